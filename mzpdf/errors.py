@@ -1,0 +1,78 @@
+"""Exceptions and warnings raised by mzpdf.
+
+Every error that a user can cause names the place (a dotted case key or an
+argument), the rule that was broken and the value found, so that the message
+alone says what to fix.
+"""
+from __future__ import annotations
+
+__all__ = [
+    "MzpdfError",
+    "CaseError",
+    "SingularDensityError",
+    "ResultFileError",
+    "MzpdfWarning",
+    "MassLossWarning",
+    "NumericalHealthWarning",
+]
+
+
+class MzpdfError(Exception):
+    """Base class of every error raised on purpose by mzpdf."""
+
+
+class CaseError(MzpdfError, ValueError):
+    """An invalid case, argument or parameter.
+
+    Parameters
+    ----------
+    key : str
+        Dotted name of the offending entry, e.g. ``"network.layers[2].noise.std"``.
+    rule : str
+        What the entry must satisfy, e.g. ``"must be > 0"``.
+    value : object, optional
+        The value found. Omit it when the key is missing.
+    """
+
+    _MISSING = object()
+
+    def __init__(self, key: str, rule: str, value: object = _MISSING):
+        self.key = key
+        self.rule = rule
+        self.value = value
+        text = f"{key} {rule}"
+        if value is not CaseError._MISSING:
+            text += f", got {_short_repr(value)}"
+        super().__init__(text)
+
+    def under(self, prefix: str) -> "CaseError":
+        """The same error with its key placed under ``prefix`` (``prefix.key``)."""
+        key = f"{prefix}.{self.key}" if self.key and not self.key.startswith("[") else f"{prefix}{self.key}"
+        if self.value is CaseError._MISSING:
+            return CaseError(key, self.rule)
+        return CaseError(key, self.rule, self.value)
+
+
+class SingularDensityError(MzpdfError):
+    """A density that does not exist as a function (e.g. after a noiseless layer)."""
+
+
+class ResultFileError(MzpdfError):
+    """A result file that is missing, corrupt, foreign or of an unknown schema."""
+
+
+class MzpdfWarning(UserWarning):
+    """Base class of recoverable numerical trouble; each is also stored as a diagnostic."""
+
+
+class MassLossWarning(MzpdfWarning):
+    """More probability mass left a layer's box than the requested tail tolerance."""
+
+
+class NumericalHealthWarning(MzpdfWarning):
+    """NaN, Inf, or negative density mass found in a computed layer."""
+
+
+def _short_repr(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,110 @@
+"""Elementwise activation functions sigma, in a registry.
+
+Each :class:`Activation` knows its values, its derivative and its range
+``(lo, hi)`` (infinite where unbounded); the range is used to choose the
+per-layer box of the grid solvers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy import special
+
+from .._registry import Registry
+from .._validate import number
+
+__all__ = ["Activation", "ACTIVATIONS", "make_activation"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise function with its derivative and range.
+
+    Parameters
+    ----------
+    name : str
+        Registry name ("tanh", "relu", ...).
+    fn, derivative : callable
+        Vectorized NumPy functions of one array.
+    range : tuple of float
+        Closure of the image, ``(lo, hi)``; ``-inf``/``inf`` where unbounded.
+    params : dict
+        Parameters the activation was built with (e.g. ``{"slope": 0.01}``).
+    """
+
+    name: str
+    fn: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
+    derivative: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
+    range: tuple[float, float]
+    params: dict = field(default_factory=dict)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.fn(x)
+
+
+ACTIVATIONS: Registry[Callable[..., Activation]] = Registry("activation")
+
+
+@ACTIVATIONS.register("tanh")
+def _tanh() -> Activation:
+    return Activation("tanh", np.tanh, lambda x: 1.0 - np.tanh(x) ** 2, (-1.0, 1.0))
+
+
+@ACTIVATIONS.register("sigmoid")
+def _sigmoid() -> Activation:
+    def d(x):
+        s = special.expit(x)
+        return s * (1.0 - s)
+
+    return Activation("sigmoid", special.expit, d, (0.0, 1.0))
+
+
+@ACTIVATIONS.register("relu")
+def _relu() -> Activation:
+    return Activation("relu", lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float), (0.0, np.inf))
+
+
+@ACTIVATIONS.register("leaky_relu")
+def _leaky_relu(slope: float = 0.01) -> Activation:
+    a = number(slope, "slope", 0.0, strict=False)
+    return Activation(
+        "leaky_relu",
+        lambda x: np.where(x > 0, x, a * x),
+        lambda x: np.where(x > 0, 1.0, a),
+        (-np.inf if a > 0 else 0.0, np.inf),
+        {"slope": a},
+    )
+
+
+@ACTIVATIONS.register("erf")
+def _erf() -> Activation:
+    return Activation("erf", special.erf, lambda x: 2.0 / np.sqrt(np.pi) * np.exp(-x * x), (-1.0, 1.0))
+
+
+@ACTIVATIONS.register("softplus")
+def _softplus() -> Activation:
+    return Activation("softplus", lambda x: np.logaddexp(0.0, x), special.expit, (0.0, np.inf))
+
+
+@ACTIVATIONS.register("identity")
+def _identity() -> Activation:
+    return Activation("identity", lambda x: np.asarray(x, dtype=float), np.ones_like, (-np.inf, np.inf))
+
+
+def make_activation(name: str, key: str = "activation", **params) -> Activation:
+    """The activation registered as ``name`` built with ``params``.
+
+    Raises
+    ------
+    CaseError
+        For an unknown name, or a parameter the activation does not take.
+    """
+    factory = ACTIVATIONS.get(name, key)
+    try:
+        return factory(**params)
+    except TypeError:
+        from ..errors import CaseError
+
+        raise CaseError(key, f"{name!r} takes no parameters {sorted(params)}", name) from None

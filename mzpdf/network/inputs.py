@@ -1,0 +1,301 @@
+"""Input laws p_0 of X_0, in a registry.
+
+Each law knows its dimension, density, samples, moments, and the box that
+holds all but ``tail`` of its mass per side and neuron (used by the grid
+solvers). A :class:`PointInput` is an atom: the network is then conditioned
+on one input and the first layer's density is the transition kernel itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+from scipy import special, stats
+
+from .._registry import Registry
+from .._validate import per_neuron, positive, real_array
+from ..errors import CaseError
+
+__all__ = ["InputLaw", "GaussianInput", "UniformInput", "MixtureInput", "PointInput", "INPUT_LAWS", "make_input"]
+
+
+class InputLaw:
+    """Base class of input laws. Subclasses are frozen dataclasses."""
+
+    kind: ClassVar[str] = ""
+    is_atomic: ClassVar[bool] = False
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def pdf(self, points: np.ndarray) -> np.ndarray:
+        """Density at ``points`` of shape ``(n_points, dim)``."""
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws, shape ``(n, dim)``."""
+        raise NotImplementedError
+
+    def mean(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def cov(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def box(self, tail: float) -> np.ndarray:
+        """``(dim, 2)`` box outside which each coordinate has mass <= ``tail`` per side."""
+        raise NotImplementedError
+
+    def tail_mass(self, box: np.ndarray) -> float:
+        """Upper bound on the mass outside ``box`` (union bound over neurons)."""
+        raise NotImplementedError
+
+
+INPUT_LAWS: Registry[type] = Registry("input kind")
+
+
+@INPUT_LAWS.register("gaussian")
+@dataclass(frozen=True)
+class GaussianInput(InputLaw):
+    """Gaussian input with ``mean`` (dim,) and covariance ``cov`` (dim, dim)."""
+
+    mean_: np.ndarray
+    cov_: np.ndarray
+    kind: ClassVar[str] = "gaussian"
+
+    def __post_init__(self):
+        m = real_array(self.mean_, "input.mean", 1)
+        c = real_array(self.cov_, "input.cov", 2, (m.size, m.size))
+        if not np.allclose(c, c.T, rtol=1e-12, atol=0):
+            raise CaseError("input.cov", "must be symmetric", c.tolist())
+        if np.linalg.eigvalsh(c).min() <= 0:
+            raise CaseError("input.cov", "must be positive definite (use kind = 'point' for a fixed input)", c.tolist())
+        object.__setattr__(self, "mean_", m)
+        object.__setattr__(self, "cov_", c)
+
+    @property
+    def dim(self):
+        return self.mean_.size
+
+    def pdf(self, points):
+        return stats.multivariate_normal(self.mean_, self.cov_).pdf(np.atleast_2d(points)).reshape(-1)
+
+    def sample(self, rng, n):
+        return rng.multivariate_normal(self.mean_, self.cov_, size=n, method="cholesky")
+
+    def mean(self):
+        return self.mean_.copy()
+
+    def cov(self):
+        return self.cov_.copy()
+
+    def box(self, tail):
+        r = -special.ndtri(tail) * np.sqrt(np.diag(self.cov_))
+        return np.column_stack([self.mean_ - r, self.mean_ + r])
+
+    def tail_mass(self, box):
+        s = np.sqrt(np.diag(self.cov_))
+        return float(np.sum(special.ndtr((box[:, 0] - self.mean_) / s) + special.ndtr((self.mean_ - box[:, 1]) / s)))
+
+    def to_dict(self):
+        return {"kind": "gaussian", "mean": self.mean_.tolist(), "cov": self.cov_.tolist()}
+
+
+@INPUT_LAWS.register("uniform")
+@dataclass(frozen=True)
+class UniformInput(InputLaw):
+    """Input uniform on the box ``[low, high]``."""
+
+    low: np.ndarray
+    high: np.ndarray
+    kind: ClassVar[str] = "uniform"
+
+    def __post_init__(self):
+        lo = real_array(self.low, "input.low", 1)
+        hi = real_array(self.high, "input.high", 1, (lo.size,))
+        if np.any(hi <= lo):
+            raise CaseError("input.high", "must be > input.low in every coordinate", hi.tolist())
+        object.__setattr__(self, "low", lo)
+        object.__setattr__(self, "high", hi)
+
+    @property
+    def dim(self):
+        return self.low.size
+
+    def pdf(self, points):
+        points = np.atleast_2d(points)
+        inside = np.all((points >= self.low) & (points <= self.high), axis=1)
+        return inside / np.prod(self.high - self.low)
+
+    def sample(self, rng, n):
+        return self.low + (self.high - self.low) * rng.random((n, self.dim))
+
+    def mean(self):
+        return 0.5 * (self.low + self.high)
+
+    def cov(self):
+        return np.diag((self.high - self.low) ** 2 / 12.0)
+
+    def box(self, tail):
+        return np.column_stack([self.low, self.high])
+
+    def tail_mass(self, box):
+        inner_lo = np.maximum(box[:, 0], self.low)
+        inner_hi = np.minimum(box[:, 1], self.high)
+        frac = np.clip(inner_hi - inner_lo, 0, None) / (self.high - self.low)
+        return float(1.0 - np.prod(frac))
+
+    def to_dict(self):
+        return {"kind": "uniform", "low": self.low.tolist(), "high": self.high.tolist()}
+
+
+@INPUT_LAWS.register("mixture")
+@dataclass(frozen=True)
+class MixtureInput(InputLaw):
+    """A finite mixture of :class:`GaussianInput` components with ``weights``."""
+
+    weights: np.ndarray
+    components: tuple[GaussianInput, ...]
+    kind: ClassVar[str] = "mixture"
+
+    def __post_init__(self):
+        w = positive(real_array(self.weights, "input.weights", 1), "input.weights")
+        comps = tuple(self.components)
+        if len(comps) != w.size or w.size == 0:
+            raise CaseError("input.weights", f"must have one entry per component ({len(comps)})", w.tolist())
+        dims = {c.dim for c in comps}
+        if len(dims) != 1:
+            raise CaseError("input.components", "must all have the same dimension", sorted(dims))
+        object.__setattr__(self, "weights", w / w.sum())
+        object.__setattr__(self, "components", comps)
+
+    @property
+    def dim(self):
+        return self.components[0].dim
+
+    def pdf(self, points):
+        return sum(w * c.pdf(points) for w, c in zip(self.weights, self.components))
+
+    def sample(self, rng, n):
+        counts = rng.multinomial(n, self.weights)
+        parts = [c.sample(rng, k) for c, k in zip(self.components, counts)]
+        out = np.concatenate(parts, axis=0)
+        return out[rng.permutation(n)]
+
+    def mean(self):
+        return sum(w * c.mean_ for w, c in zip(self.weights, self.components))
+
+    def cov(self):
+        m = self.mean()
+        return sum(w * (c.cov_ + np.outer(c.mean_ - m, c.mean_ - m)) for w, c in zip(self.weights, self.components))
+
+    def box(self, tail):
+        boxes = np.stack([c.box(tail) for c in self.components])
+        return np.column_stack([boxes[:, :, 0].min(axis=0), boxes[:, :, 1].max(axis=0)])
+
+    def tail_mass(self, box):
+        return float(sum(w * c.tail_mass(box) for w, c in zip(self.weights, self.components)))
+
+    def to_dict(self):
+        return {
+            "kind": "mixture",
+            "weights": self.weights.tolist(),
+            "components": [{k: v for k, v in c.to_dict().items() if k != "kind"} for c in self.components],
+        }
+
+
+@INPUT_LAWS.register("point")
+@dataclass(frozen=True)
+class PointInput(InputLaw):
+    """A fixed input ``x``: the network conditioned on ``X_0 = x``."""
+
+    x: np.ndarray
+    kind: ClassVar[str] = "point"
+    is_atomic: ClassVar[bool] = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "x", real_array(self.x, "input.x", 1))
+
+    @property
+    def dim(self):
+        return self.x.size
+
+    def pdf(self, points):
+        raise CaseError("input.kind", "'point' has no density (it is an atom)", "point")
+
+    def sample(self, rng, n):
+        return np.broadcast_to(self.x, (n, self.dim)).copy()
+
+    def mean(self):
+        return self.x.copy()
+
+    def cov(self):
+        return np.zeros((self.dim, self.dim))
+
+    def box(self, tail):
+        return np.column_stack([self.x, self.x])
+
+    def tail_mass(self, box):
+        return 0.0
+
+    def to_dict(self):
+        return {"kind": "point", "x": self.x.tolist()}
+
+
+def _gaussian_from(spec: dict, key: str) -> GaussianInput:
+    spec = dict(spec)
+    _only(spec, {"mean", "cov", "std"}, key)
+    if "mean" not in spec:
+        raise CaseError(f"{key}.mean", "is required for a gaussian")
+    mean = real_array(spec["mean"], f"{key}.mean", 1)
+    if ("cov" in spec) == ("std" in spec):
+        raise CaseError(f"{key}.cov", "give exactly one of 'cov' and 'std'", {k: spec.get(k) for k in ("cov", "std")})
+    if "std" in spec:
+        std = positive(per_neuron(spec["std"], f"{key}.std", mean.size), f"{key}.std", spec["std"])
+        cov = np.diag(std**2)
+    else:
+        cov = real_array(spec["cov"], f"{key}.cov", 2, (mean.size, mean.size))
+    try:
+        return GaussianInput(mean, cov)
+    except CaseError as err:
+        raise CaseError(err.key.replace("input", key, 1), err.rule, err.value) from None
+
+
+def _only(spec: dict, allowed: set, key: str) -> None:
+    for name in spec:
+        if name not in allowed:
+            raise CaseError(f"{key}.{name}", f"is not a valid key here (valid: {sorted(allowed)})", spec[name])
+
+
+def make_input(spec: dict | InputLaw, key: str = "input") -> InputLaw:
+    """An input law from a case-file table (see the case-file reference)."""
+    if isinstance(spec, InputLaw):
+        return spec
+    if not isinstance(spec, dict):
+        raise CaseError(key, "must be a table with a 'kind'", spec)
+    spec = dict(spec)
+    kind = spec.pop("kind", "gaussian")
+    INPUT_LAWS.get(kind, f"{key}.kind")
+    if kind == "gaussian":
+        return _gaussian_from(spec, key)
+    if kind == "uniform":
+        _only(spec, {"low", "high"}, key)
+        for name in ("low", "high"):
+            if name not in spec:
+                raise CaseError(f"{key}.{name}", "is required for a uniform input")
+        return UniformInput(spec["low"], spec["high"])
+    if kind == "point":
+        _only(spec, {"x"}, key)
+        if "x" not in spec:
+            raise CaseError(f"{key}.x", "is required for a point input")
+        return PointInput(spec["x"])
+    # mixture
+    _only(spec, {"weights", "components"}, key)
+    comps = spec.get("components")
+    if not isinstance(comps, list) or not comps or not all(isinstance(c, dict) for c in comps):
+        raise CaseError(f"{key}.components", "must be a non-empty list of tables {mean, cov|std}", comps)
+    gauss = tuple(_gaussian_from(c, f"{key}.components[{i}]") for i, c in enumerate(comps))
+    weights = spec.get("weights", [1.0] * len(gauss))
+    return MixtureInput(weights, gauss)

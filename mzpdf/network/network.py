@@ -1,0 +1,277 @@
+"""Layers and networks: X_{n+1} = F_n(X_n) + xi_n.
+
+A :class:`Layer` is a frozen, validated description of one transition; a
+:class:`Network` is a validated chain of layers whose widths agree. Builders
+turn case-file tables, ``.npz`` weight files and random-network
+specifications into networks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .._validate import integer, number, real_array
+from ..errors import CaseError
+from .activations import Activation, make_activation
+from .noise import NoiseLaw, make_noise
+
+__all__ = ["Layer", "Network", "make_layer", "make_network", "random_network", "load_npz"]
+
+LAYER_KINDS = ("dense", "residual")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer ``F(x) = sigma(W x + b)`` (dense) or ``x + h sigma(W x + b)``
+    (residual), followed by additive noise.
+
+    Parameters
+    ----------
+    weights : array_like, shape (n_out, n_in)
+    bias : array_like, shape (n_out,)
+    activation : Activation or str
+    noise : NoiseLaw
+        Resolved to one scale per output neuron at construction.
+    kind : {"dense", "residual"}
+    step : float
+        Residual step ``h`` (residual layers only).
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    activation: Activation
+    noise: NoiseLaw
+    kind: str = "dense"
+    step: float = 1.0
+    key: str = field(default="layer", repr=False, compare=False)
+
+    def __post_init__(self):
+        k = self.key
+        W = real_array(self.weights, f"{k}.weights", 2)
+        b = real_array(self.bias, f"{k}.bias", 1, (W.shape[0],))
+        act = self.activation
+        if isinstance(act, str):
+            act = make_activation(act, f"{k}.activation")
+        if self.kind not in LAYER_KINDS:
+            raise CaseError(f"{k}.kind", f"must be one of {list(LAYER_KINDS)}", self.kind)
+        if self.kind == "residual" and W.shape[0] != W.shape[1]:
+            raise CaseError(f"{k}.weights", "must be square for a residual layer (n_out == n_in)", list(W.shape))
+        step = number(self.step, f"{k}.step", 0.0)
+        noise = make_noise(self.noise, W.shape[0], f"{k}.noise")
+        W.setflags(write=False)
+        b.setflags(write=False)
+        for name, value in (("weights", W), ("bias", b), ("activation", act), ("noise", noise), ("step", step)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def n_in(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weights.shape[0]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The noiseless map ``F(x)`` at points ``x`` of shape ``(n_points, n_in)``."""
+        x = np.asarray(x, dtype=np.float64)
+        z = self.activation(x @ self.weights.T + self.bias)
+        return x + self.step * z if self.kind == "residual" else z
+
+    def to_dict(self) -> dict:
+        d = {
+            "kind": self.kind,
+            "weights": self.weights.tolist(),
+            "bias": self.bias.tolist(),
+            "activation": self.activation.name,
+            "noise": self.noise.to_dict(),
+        }
+        d.update(self.activation.params)
+        if self.kind == "residual":
+            d["step"] = self.step
+        return d
+
+
+@dataclass(frozen=True)
+class Network:
+    """A chain of :class:`Layer` objects with matching widths."""
+
+    layers: tuple[Layer, ...]
+
+    def __post_init__(self):
+        layers = tuple(self.layers)
+        if not layers:
+            raise CaseError("network.layers", "must hold at least one layer", [])
+        for n in range(1, len(layers)):
+            if layers[n].n_in != layers[n - 1].n_out:
+                raise CaseError(
+                    f"network.layers[{n}].weights",
+                    f"must have {layers[n - 1].n_out} columns to follow layer {n - 1} (widths must chain)",
+                    list(layers[n].weights.shape),
+                )
+        object.__setattr__(self, "layers", layers)
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def widths(self) -> list[int]:
+        """``[N_0, N_1, ..., N_L]``."""
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, n: int) -> Layer:
+        return self.layers[n]
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The noiseless network map at points ``(n_points, N_0)``."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def to_dict(self) -> dict:
+        return {"layers": [layer.to_dict() for layer in self.layers]}
+
+
+_LAYER_KEYS = {"kind", "weights", "bias", "activation", "slope", "step", "noise"}
+
+
+def make_layer(spec: dict, key: str = "network.layers[0]") -> Layer:
+    """A :class:`Layer` from a ``[[network.layers]]`` table."""
+    if not isinstance(spec, dict):
+        raise CaseError(key, "must be a table", spec)
+    for name in spec:
+        if name not in _LAYER_KEYS:
+            raise CaseError(f"{key}.{name}", f"is not a layer key (valid: {sorted(_LAYER_KEYS)})", spec[name])
+    for name in ("weights", "activation"):
+        if name not in spec:
+            raise CaseError(f"{key}.{name}", "is required")
+    W = real_array(spec["weights"], f"{key}.weights", 2)
+    bias = spec.get("bias", [0.0] * W.shape[0])
+    params = {"slope": spec["slope"]} if "slope" in spec else {}
+    if params and spec["activation"] != "leaky_relu":
+        raise CaseError(f"{key}.slope", "is only valid with activation = 'leaky_relu'", spec["slope"])
+    act = make_activation(spec["activation"], f"{key}.activation", **params)
+    kind = spec.get("kind", "dense")
+    if "step" in spec and kind != "residual":
+        raise CaseError(f"{key}.step", "is only valid with kind = 'residual'", spec["step"])
+    noise = make_noise(spec.get("noise"), W.shape[0], f"{key}.noise")
+    return Layer(W, bias, act, noise, kind, spec.get("step", 1.0), key=key)
+
+
+def random_network(
+    widths: Sequence[int],
+    activation: str | Activation = "tanh",
+    sigma_w: float = 1.0,
+    sigma_b: float = 0.0,
+    seed: int = 0,
+    noise: dict | NoiseLaw | None = None,
+    key: str = "network.random",
+) -> Network:
+    """A dense network with ``W_ij ~ N(0, sigma_w^2 / N_in)``, ``b_i ~ N(0, sigma_b^2)``.
+
+    The weights depend only on ``seed`` (NumPy's PCG64), so a case file
+    reproduces the same network everywhere.
+    """
+    if not isinstance(widths, (list, tuple)) or len(widths) < 2:
+        raise CaseError(f"{key}.widths", "must be a list [N_0, ..., N_L] of at least two widths", widths)
+    widths = [integer(w, f"{key}.widths[{i}]", 1) for i, w in enumerate(widths)]
+    sigma_w = number(sigma_w, f"{key}.sigma_w", 0.0, strict=False)
+    sigma_b = number(sigma_b, f"{key}.sigma_b", 0.0, strict=False)
+    seed = integer(seed, f"{key}.seed", 0)
+    act = activation if isinstance(activation, Activation) else make_activation(activation, f"{key}.activation")
+    rng = np.random.default_rng(seed)
+    layers = []
+    for n, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+        W = rng.standard_normal((n_out, n_in)) * sigma_w / np.sqrt(n_in)
+        b = rng.standard_normal(n_out) * sigma_b
+        layers.append(Layer(W, b, act, make_noise(noise, n_out, f"{key}.noise"), key=f"{key}.layers[{n}]"))
+    return Network(tuple(layers))
+
+
+def load_npz(
+    path: str | Path,
+    activation: str | Activation = "tanh",
+    noise: dict | NoiseLaw | None = None,
+    key: str = "network.file",
+) -> Network:
+    """A dense network from an ``.npz`` file holding ``W0, b0, W1, b1, ...``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseError(key, "must name an existing .npz file", str(path))
+    try:
+        data = np.load(path)
+    except Exception as err:  # numpy raises several types for a bad file
+        raise CaseError(key, f"must be a readable .npz file ({err})", str(path)) from None
+    with data:
+        n_layers = 0
+        while f"W{n_layers}" in data:
+            n_layers += 1
+        if n_layers == 0:
+            raise CaseError(key, "must hold arrays W0, b0, W1, b1, ...", sorted(data.files))
+        act = activation if isinstance(activation, Activation) else make_activation(activation, f"network.activation")
+        layers = []
+        for n in range(n_layers):
+            W = data[f"W{n}"]
+            b = data[f"b{n}"] if f"b{n}" in data else np.zeros(W.shape[0])
+            layers.append(Layer(W, b, act, make_noise(noise, W.shape[0], "network.noise"), key=f"{key}:W{n}"))
+    return Network(tuple(layers))
+
+
+_NETWORK_KEYS = {"layers", "random", "file", "activation", "noise"}
+_RANDOM_KEYS = {"widths", "activation", "sigma_w", "sigma_b", "seed", "noise"}
+
+
+def make_network(spec: dict | Network, key: str = "network", base_dir: Path | None = None) -> Network:
+    """A :class:`Network` from the ``[network]`` table of a case file.
+
+    Exactly one of ``layers``, ``random`` and ``file`` must be given.
+    ``activation`` and ``noise`` apply to a ``file`` network.
+    """
+    if isinstance(spec, Network):
+        return spec
+    if not isinstance(spec, dict):
+        raise CaseError(key, "must be a table", spec)
+    for name in spec:
+        if name not in _NETWORK_KEYS:
+            raise CaseError(f"{key}.{name}", f"is not a network key (valid: {sorted(_NETWORK_KEYS)})", spec[name])
+    given = [name for name in ("layers", "random", "file") if name in spec]
+    if len(given) != 1:
+        raise CaseError(key, "must give exactly one of 'layers', 'random' and 'file'", given)
+    if given[0] != "file":
+        for name in ("activation", "noise"):
+            if name in spec:
+                raise CaseError(f"{key}.{name}", "is only valid with network.file (set it per layer or in network.random)", spec[name])
+    if "layers" in spec:
+        layers = spec["layers"]
+        if not isinstance(layers, list) or not layers:
+            raise CaseError(f"{key}.layers", "must be a non-empty list of [[network.layers]] tables", layers)
+        return Network(tuple(make_layer(s, f"{key}.layers[{i}]") for i, s in enumerate(layers)))
+    if "random" in spec:
+        r = spec["random"]
+        if not isinstance(r, dict):
+            raise CaseError(f"{key}.random", "must be a table", r)
+        for name in r:
+            if name not in _RANDOM_KEYS:
+                raise CaseError(f"{key}.random.{name}", f"is not a key of network.random (valid: {sorted(_RANDOM_KEYS)})", r[name])
+        if "widths" not in r:
+            raise CaseError(f"{key}.random.widths", "is required")
+        return random_network(
+            r["widths"], r.get("activation", "tanh"), r.get("sigma_w", 1.0), r.get("sigma_b", 0.0),
+            r.get("seed", 0), r.get("noise"), key=f"{key}.random",
+        )
+    path = spec["file"]
+    if not isinstance(path, str):
+        raise CaseError(f"{key}.file", "must be a path string", path)
+    p = Path(path)
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    return load_npz(p, spec.get("activation", "tanh"), spec.get("noise"), key=f"{key}.file")

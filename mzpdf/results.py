@@ -1,0 +1,113 @@
+"""Immutable results of a run, independent of how they were computed or stored.
+
+:func:`mzpdf.run` returns a :class:`Results`; :mod:`mzpdf.io.hdf5` writes and
+reads it with the layout of ``shared/INTERFACE.md``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["LayerSummary", "BackwardSummary", "MonteCarloLayer", "Results"]
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """The law of one layer ``X_n`` (``n = 0`` is the input).
+
+    Attributes
+    ----------
+    mean : (N_n,)
+    cov : (N_n, N_n)
+    mass : float
+        Total probability mass held by the discretization.
+    marginal_x : (N_n, m)
+        One row of abscissae per neuron.
+    marginal_pdf : (N_n, m)
+        The neuron's marginal density at those abscissae (``inf`` rows for a point input).
+    box : (N_n, 2)
+        The box the layer was discretized on.
+    """
+
+    mean: np.ndarray
+    cov: np.ndarray
+    mass: float
+    marginal_x: np.ndarray
+    marginal_pdf: np.ndarray
+    box: np.ndarray
+
+
+@dataclass(frozen=True)
+class BackwardSummary:
+    """The backward (Koopman) solve of an observable ``g``.
+
+    Attributes
+    ----------
+    points : (P, N_0)
+    q0 : (P,)
+        ``E[g(X_L) | X_0 = point]``.
+    mean : float
+        ``E[g(X_L)]`` under the input law.
+    """
+
+    points: np.ndarray
+    q0: np.ndarray
+    mean: float
+
+
+@dataclass(frozen=True)
+class MonteCarloLayer:
+    """Sampling estimates of one layer, on the abscissae of the forward solution.
+
+    ``*_stderr`` are standard errors; ``marginal_pdf`` is a histogram with bins
+    centred on the abscissae.
+    """
+
+    mean: np.ndarray
+    mean_stderr: np.ndarray
+    cov: np.ndarray
+    marginal_x: np.ndarray
+    marginal_pdf: np.ndarray
+    marginal_stderr: np.ndarray
+    samples: int
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything one run produced.
+
+    Attributes
+    ----------
+    case_name, case_toml : str
+        The case's name and its effective text (after overrides).
+    method : str
+        Solver method that produced ``forward``.
+    forward : list of LayerSummary
+        ``L + 1`` entries, input first.
+    backward : BackwardSummary or None
+    montecarlo : list of MonteCarloLayer or None
+        ``L + 1`` entries when a sampling reference was run.
+    montecarlo_backward : BackwardSummary or None
+        Monte Carlo conditional means (``q0``) at the same points, with
+        ``montecarlo_backward_stderr`` their standard errors.
+    diagnostics : dict of str to ndarray
+        ``mass`` (L+1,), ``lost_mass`` (L+1,), ``duality_gap`` (L,),
+        ``time_per_layer_s`` (L,), and solver-specific extras.
+    wall_time_s : float
+    """
+
+    case_name: str
+    case_toml: str
+    method: str
+    forward: list
+    backward: BackwardSummary | None = None
+    montecarlo: list | None = None
+    montecarlo_backward: BackwardSummary | None = None
+    montecarlo_backward_stderr: np.ndarray | None = None
+    diagnostics: dict = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    @property
+    def depth(self) -> int:
+        return len(self.forward) - 1
