@@ -1,0 +1,5 @@
+"""Layer operators on grids: transfer (forward, densities) and Koopman
+(backward, observables), an adjoint pair built on one GridTransition."""
+from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
+
+__all__ = ["GridTransition", "TransferOperator", "KoopmanOperator", "assemble_transition"]

@@ -1,0 +1,229 @@
+"""Forward propagation of densities and backward pullback of observables
+through a whole network on tensor grids.
+
+:class:`GridSolver` is the estimator (options in, computation); it returns
+immutable solutions: :class:`ForwardSolution` (every layer's density and the
+transitions between them) and :class:`BackwardSolution` (the conditional
+expectations q_n = M_n ... M_{L-1} g).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy import optimize
+
+from ..discretization.grid import GridFunction, TensorGrid
+from ..errors import MassLossWarning, NumericalHealthWarning
+from ..network.inputs import InputLaw
+from ..network.network import Network
+from ..options import GridOptions
+from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
+
+__all__ = ["GridSolver", "ForwardSolution", "BackwardSolution"]
+
+
+def _root(fn, lo: float, hi: float) -> float:
+    """Root of a monotone ``fn`` in [lo, hi], or the end where ``fn`` has the root's sign."""
+    f_lo, f_hi = fn(lo), fn(hi)
+    if f_lo * f_hi > 0:
+        return lo if abs(f_lo) < abs(f_hi) else hi
+    return optimize.brentq(fn, lo, hi, xtol=1e-12 * max(1.0, abs(lo), abs(hi)))
+
+# Mass that may leave a layer's box, as a multiple of the requested tail,
+# before a MassLossWarning is raised (tails of several neurons add up).
+_MASS_LOSS_FACTOR = 100.0
+
+
+@dataclass(frozen=True, eq=False)
+class ForwardSolution:
+    """Densities of X_0, ..., X_L on tensor grids.
+
+    Attributes
+    ----------
+    network : Network
+    input_law : InputLaw
+    densities : list
+        ``L + 1`` entries; entry 0 is ``None`` for a point input (an atom),
+        else a :class:`GridFunction`; entries 1..L are GridFunctions.
+    transitions : list of GridTransition
+        ``L`` entries; transition n maps layer n's nodes to layer n+1's grid.
+    diagnostics : dict
+        ``mass``, ``lost_mass`` (L+1,), ``duality_gap``, ``time_per_layer_s``,
+        ``kernel`` (L,): see :meth:`GridSolver.propagate`.
+    """
+
+    network: Network
+    input_law: InputLaw
+    densities: list
+    transitions: list
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return len(self.transitions)
+
+    def transfer(self, n: int) -> TransferOperator:
+        return TransferOperator(self.transitions[n])
+
+    def koopman(self, n: int) -> KoopmanOperator:
+        return KoopmanOperator(self.transitions[n])
+
+    def source_coefficients(self, n: int) -> np.ndarray:
+        """``w_j p_n(x_j)`` of layer n's nodes (the atom's weight 1 for a point input)."""
+        t = self.transitions[n]
+        density = self.densities[n]
+        return t.source_weights * (np.ones(1) if density is None else density.values)
+
+
+@dataclass(frozen=True, eq=False)
+class BackwardSolution:
+    """Conditional expectations ``q_n(x) = E[g(X_L) | X_n = x]`` on layer grids.
+
+    Attributes
+    ----------
+    values : list
+        ``L + 1`` nodal arrays, ``values[n]`` on layer n's nodes
+        (``values[L] = g`` at the last grid's nodes).
+    points : (P, N_0) or None
+    q0 : (P,) or None
+        ``q_0`` at ``points``.
+    mean : float
+        ``E[g(X_L)] = sum_j w_j p_0(x_j) q_0(x_j)``.
+    mean_forward : float
+        ``sum_i v_i g(y_i) p_L(y_i)``: equal to ``mean`` up to round-off (duality).
+    """
+
+    values: list
+    points: np.ndarray | None
+    q0: np.ndarray | None
+    mean: float
+    mean_forward: float
+
+
+class GridSolver:
+    """Tensor-grid solver of SPEC 3.1.
+
+    Parameters
+    ----------
+    options : GridOptions, optional
+        Defaults of :class:`mzpdf.options.GridOptions` where omitted;
+        keyword arguments override single options (``GridSolver(nodes=48)``).
+    """
+
+    def __init__(self, options: GridOptions | None = None, **overrides):
+        base = (options or GridOptions()).to_dict()
+        base.update(overrides)
+        self.options = GridOptions(**base)
+
+    # -- forward ------------------------------------------------------------
+    def propagate(self, network: Network, input_law: InputLaw,
+                  progress: Callable[[int, int], None] | None = None) -> ForwardSolution:
+        """Densities of every layer: p_{n+1} = N_n p_n.
+
+        Diagnostics: ``mass[n]`` is the quadrature mass of layer n;
+        ``lost_mass[n]`` the mass cut by layer n's box (input tails for n = 0,
+        noise landing outside the box for n >= 1, computed exactly from the
+        noise CDF); ``duality_gap[n]`` the relative gap
+        ``|<M u, p_n> - <u, N p_n>| / <u, N p_n>`` for a positive test function
+        u; ``quadrature_mass_error[n] = mass[n+1] - (mass[n] - lost_mass[n+1])``.
+        """
+        opt = self.options
+        if input_law.dim != network.widths[0]:
+            raise ValueError(f"input law has dimension {input_law.dim}, the network {network.widths[0]} inputs")
+        L = network.depth
+        mass, lost, gap, qerr, seconds, kernel = (np.zeros(L + 1), np.zeros(L + 1), np.zeros(L), np.zeros(L),
+                                                  np.zeros(L), [])
+        if input_law.is_atomic:
+            points, weights, density = input_law.mean()[None, :], np.ones(1), None
+            mass[0] = 1.0
+        else:
+            grid = TensorGrid.from_box(self._box(input_law.box(opt.tail)), opt.nodes, opt.rule)
+            density = GridFunction(grid, input_law.pdf(grid.points))
+            points, weights = grid.points, grid.weights
+            mass[0] = density.integral()
+            lost[0] = input_law.tail_mass(grid.box)
+        densities, transitions = [density], []
+        rng = np.random.default_rng(12345)  # test functions of the duality check only
+        for n, layer in enumerate(network):
+            start = time.perf_counter()
+            coeffs = weights * (np.ones(1) if density is None else density.values)
+            mapped = layer.forward(points)
+            target = TensorGrid.from_box(self._target_box(layer, mapped, coeffs), opt.nodes, opt.rule)
+            t = assemble_transition(layer, points, weights, target, opt.kernel)
+            out = t.forward_sum(coeffs)
+            u = rng.uniform(0.5, 1.5, target.size)
+            lhs = coeffs @ t.backward_sum(target.weights * u)
+            rhs = (target.weights * u) @ out
+            gap[n] = abs(lhs - rhs) / abs(rhs) if rhs != 0 else abs(lhs - rhs)
+            density = GridFunction(target, out)
+            mass[n + 1] = density.integral()
+            lost[n + 1] = float(coeffs @ (1.0 - t.inbox_mass))
+            qerr[n] = mass[n + 1] - (mass[n] - lost[n + 1])
+            self._check_health(n + 1, density, lost[n + 1], layer.n_out)
+            densities.append(density)
+            transitions.append(t)
+            kernel.append(t.algorithm)
+            points, weights = target.points, target.weights
+            seconds[n] = time.perf_counter() - start
+            if progress is not None:
+                progress(n + 1, L)
+        diagnostics = {"mass": mass, "lost_mass": lost, "duality_gap": gap, "quadrature_mass_error": qerr,
+                       "time_per_layer_s": seconds, "kernel": np.array(kernel, dtype="S8")}
+        return ForwardSolution(network, input_law, densities, transitions, diagnostics)
+
+    def _box(self, auto_box: np.ndarray) -> np.ndarray:
+        if self.options.domain == "auto":
+            return auto_box
+        lo, hi = self.options.domain
+        return np.tile([lo, hi], (auto_box.shape[0], 1)).astype(float)
+
+    def _target_box(self, layer, mapped: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+        """Per output neuron k, the interval outside which ``Y_k = F_k(X) + xi_k``
+        has mass ``tail`` per side, solved exactly for the discretized law of X
+        (quadrature atoms ``coeffs`` at ``mapped``) and the noise CDF."""
+        if self.options.domain != "auto":
+            return self._box(np.zeros((layer.n_out, 2)))
+        tail = self.options.tail
+        keep = coeffs > 0
+        c, f = coeffs[keep] / coeffs[keep].sum(), mapped[keep]
+        r = layer.noise.tail_radius(tail)
+        box = np.empty((layer.n_out, 2))
+        for k in range(layer.n_out):
+            one = layer.noise.resolved(layer.n_out)
+            cdf = lambda z: one.cdf(np.outer(z, np.ones(layer.n_out)))[:, k]  # noqa: E731
+            lo_f, hi_f = f[:, k].min(), f[:, k].max()
+            below = lambda b: c @ cdf(b - f[:, k]) - tail  # noqa: E731
+            above = lambda b: c @ (1.0 - cdf(b - f[:, k])) - tail  # noqa: E731
+            box[k, 0] = _root(below, lo_f - r[k], hi_f)
+            box[k, 1] = _root(above, lo_f, hi_f + r[k])
+        return box
+
+    def _check_health(self, n: int, density: GridFunction, lost: float, width: int) -> None:
+        if not np.all(np.isfinite(density.values)):
+            warnings.warn(f"layer {n}: the density holds NaN or Inf", NumericalHealthWarning, stacklevel=3)
+        if lost > _MASS_LOSS_FACTOR * self.options.tail * width:
+            warnings.warn(f"layer {n}: mass {lost:.3g} left the box (solver.domain too small?)",
+                          MassLossWarning, stacklevel=3)
+
+    # -- backward -----------------------------------------------------------
+    def pullback(self, forward: ForwardSolution, observable: Callable[[np.ndarray], np.ndarray],
+                 points: np.ndarray | None = None) -> BackwardSolution:
+        """Conditional expectations q_n = M_n q_{n+1}, q_L = g, on the grids of
+        ``forward``; ``q_0`` also at ``points`` (P, N_0) by the Nystrom sum."""
+        L = forward.depth
+        last = forward.transitions[-1].target
+        values = [None] * (L + 1)
+        values[L] = np.asarray(observable(last.points), dtype=np.float64)
+        for n in range(L - 1, -1, -1):
+            values[n] = forward.koopman(n)(values[n + 1])
+        q0 = None
+        if points is not None:
+            points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+            q0 = forward.koopman(0).at(points, values[1])
+        mean = float(forward.source_coefficients(0) @ values[0])
+        mean_forward = float(last.weights @ (values[L] * forward.densities[L].values))
+        return BackwardSolution(values, points, q0, mean, mean_forward)

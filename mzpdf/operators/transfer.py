@@ -1,0 +1,214 @@
+"""The transfer (Perron-Frobenius) and Koopman operators of one layer on
+tensor grids: an adjoint pair sharing one discretized transition.
+
+Discretely, with source nodes x_j, weights w_j and target nodes y_i, v_i,
+
+    (N p)_i = sum_j K_ij w_j p_j,        (M u)_j = sum_i K_ij v_i u_i,
+    K_ij = prod_k rho_k(y_ik - F_k(x_j)),
+
+so that sum_j w_j p_j (M u)_j = sum_i v_i u_i (N p)_i holds to round-off.
+
+Two algorithms compute the sums. ``dense`` factorizes the kernel over output
+neurons and contracts it with BLAS matrix products (a Khatri-Rao structure);
+``windowed`` visits, for each source node, only the target nodes within the
+noise's window (where rho > 1e-16 rho(0)), with numba kernels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator
+
+from .._numba import num_threads
+from ..discretization.grid import TensorGrid
+from ..errors import SingularDensityError
+from ..network.network import Layer
+from . import _kernels
+
+__all__ = ["GridTransition", "TransferOperator", "KoopmanOperator", "assemble_transition"]
+
+# Elements of the largest temporary block of the dense algorithm (64 MiB).
+_DENSE_BLOCK = 8 * 2**20
+# Dense BLAS pairs cost about this many times less than windowed numba pairs
+# on the benchmark machine (scripts/bench_grid.py); "auto" windows only when
+# the windows cut the work by more than this factor.
+WINDOW_ADVANTAGE = 20.0
+
+
+@dataclass(frozen=True, eq=False)
+class GridTransition:
+    """One layer's transition kernel discretized between a set of source nodes
+    and a target tensor grid.
+
+    Attributes
+    ----------
+    layer : Layer
+    source_points : (J, n_in)
+    source_weights : (J,)
+        Quadrature weights of the source nodes (1 for an atom).
+    target : TensorGrid
+    algorithm : {"dense", "windowed"}
+    """
+
+    layer: Layer
+    source_points: np.ndarray
+    source_weights: np.ndarray
+    target: TensorGrid
+    algorithm: str = "auto"
+
+    def __post_init__(self):
+        if self.layer.noise.is_deterministic:
+            raise SingularDensityError(
+                "a layer with noise kind 'none' maps densities to singular measures that no grid can hold; "
+                "use method = 'montecarlo', or give the layer noise"
+            )
+        if self.algorithm not in ("auto", "dense", "windowed"):
+            raise ValueError(f"algorithm must be 'auto', 'dense' or 'windowed', got {self.algorithm!r}")
+        if self.target.ndim != self.layer.n_out:
+            raise ValueError(f"target grid has {self.target.ndim} axes, the layer {self.layer.n_out} outputs")
+        if len(set(self.target.shape)) != 1:
+            raise ValueError("target grids must have the same number of nodes on every axis")
+        if self.algorithm == "auto":
+            object.__setattr__(self, "algorithm", self._choose_algorithm())
+
+    @cached_property
+    def mapped(self) -> np.ndarray:
+        """``F(x_j)``, shape (J, n_out)."""
+        return np.ascontiguousarray(self.layer.forward(self.source_points))
+
+    @cached_property
+    def _ynodes(self) -> np.ndarray:
+        return np.ascontiguousarray(np.stack(self.target.axes))
+
+    @cached_property
+    def windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per source and output neuron, the half-open range of target node
+        indices where the noise density is not negligible: (lo, hi), (J, n_out)."""
+        r = self.layer.noise.window_radius()
+        lo = np.empty(self.mapped.shape, dtype=np.int64)
+        hi = np.empty(self.mapped.shape, dtype=np.int64)
+        for k, axis in enumerate(self.target.axes):
+            lo[:, k] = np.searchsorted(axis, self.mapped[:, k] - r[k], side="left")
+            hi[:, k] = np.searchsorted(axis, self.mapped[:, k] + r[k], side="right")
+        return lo, hi
+
+    def _choose_algorithm(self) -> str:
+        lo, hi = self.windows
+        window_pairs = float(np.prod(hi - lo, axis=1, dtype=np.float64).sum())
+        dense_pairs = float(self.target.size) * self.mapped.shape[0]
+        return "windowed" if window_pairs * WINDOW_ADVANTAGE < dense_pairs else "dense"
+
+    @cached_property
+    def inbox_mass(self) -> np.ndarray:
+        """Exact probability that ``F(x_j) + xi`` falls in the target box, (J,)."""
+        box = self.target.box
+        noise = self.layer.noise
+        return np.prod(noise.cdf(box[:, 1] - self.mapped) - noise.cdf(box[:, 0] - self.mapped), axis=1)
+
+    # -- the two sums -------------------------------------------------------
+    def forward_sum(self, coeffs: np.ndarray) -> np.ndarray:
+        """``out_i = sum_j K_ij coeffs_j``, (target.size,)."""
+        coeffs = np.ascontiguousarray(coeffs, dtype=np.float64)
+        if self.algorithm == "windowed":
+            lo, hi = self.windows
+            out = np.zeros((num_threads(), self.target.size))
+            noise = self.layer.noise
+            _kernels.transfer_windowed(noise.code, noise.scale, self._ynodes, self.mapped, coeffs, lo, hi, out)
+            return out.sum(axis=0)
+        return self._dense(coeffs, transpose=False)
+
+    def backward_sum(self, zvalues: np.ndarray) -> np.ndarray:
+        """``out_j = sum_i K_ij zvalues_i``, (J,)."""
+        zvalues = np.ascontiguousarray(zvalues, dtype=np.float64).reshape(-1)
+        if self.algorithm == "windowed":
+            lo, hi = self.windows
+            out = np.empty(self.mapped.shape[0])
+            noise = self.layer.noise
+            _kernels.koopman_windowed(noise.code, noise.scale, self._ynodes, self.mapped, zvalues, lo, hi, out)
+            return out
+        return self._dense(zvalues, transpose=True)
+
+    def _dense(self, vec: np.ndarray, transpose: bool) -> np.ndarray:
+        n_dim, m = self.target.ndim, self.target.shape[0]
+        n_src = self.mapped.shape[0]
+        rows = m ** (n_dim - 1)  # Khatri-Rao rows over all output neurons but the last
+        step = max(1, _DENSE_BLOCK // max(rows, n_dim * m))
+        noise = self.layer.noise
+        out = np.zeros(n_src) if transpose else np.zeros((rows, m))
+        z = vec.reshape(rows, m) if transpose else None
+        for j0 in range(0, n_src, step):
+            j1 = min(j0 + step, n_src)
+            tables = np.empty((n_dim, m, j1 - j0))
+            _kernels.fill_factor_tables(noise.code, noise.scale, self._ynodes, self.mapped[j0:j1], tables)
+            kr = np.ones((1, j1 - j0))
+            for k in range(n_dim - 1):  # Khatri-Rao product, C order over neurons 0..N-2
+                kr = (kr[:, None, :] * tables[k][None, :, :]).reshape(-1, j1 - j0)
+            if transpose:
+                out[j0:j1] = np.einsum("rj,rj->j", kr, z @ tables[-1])
+            else:
+                out += (kr * vec[j0:j1]) @ tables[-1].T
+        return out.reshape(-1)
+
+
+def assemble_transition(layer: Layer, source_points, source_weights, target: TensorGrid, algorithm="auto") -> GridTransition:
+    """Discretize ``layer`` between source nodes and a target grid."""
+    return GridTransition(
+        layer,
+        np.ascontiguousarray(np.atleast_2d(source_points), dtype=np.float64),
+        np.ascontiguousarray(source_weights, dtype=np.float64).reshape(-1),
+        target,
+        algorithm,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TransferOperator:
+    """Perron-Frobenius operator of one layer on nodal densities:
+    ``(N p)(y_i) = sum_j K_ij w_j p(x_j)``."""
+
+    transition: GridTransition
+
+    def __call__(self, density: np.ndarray) -> np.ndarray:
+        t = self.transition
+        return t.forward_sum(t.source_weights * np.asarray(density, dtype=np.float64).reshape(-1))
+
+    @property
+    def adjoint(self) -> "KoopmanOperator":
+        """The Koopman operator, adjoint in the quadrature inner products."""
+        return KoopmanOperator(self.transition)
+
+    def as_linear_operator(self) -> LinearOperator:
+        """This operator as a SciPy ``LinearOperator`` of shape (target.size, J)."""
+        t = self.transition
+        shape = (t.target.size, t.source_points.shape[0])
+        return LinearOperator(shape, matvec=self, rmatvec=lambda u: t.source_weights * t.backward_sum(u), dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class KoopmanOperator:
+    """Koopman operator of one layer on nodal observables:
+    ``(M u)(x_j) = sum_i K_ij v_i u(y_i) = E[u(X_{n+1}) | X_n = x_j]``."""
+
+    transition: GridTransition
+
+    def __call__(self, observable: np.ndarray) -> np.ndarray:
+        t = self.transition
+        return t.backward_sum(t.target.weights * np.asarray(observable, dtype=np.float64).reshape(-1))
+
+    def at(self, points: np.ndarray, observable: np.ndarray) -> np.ndarray:
+        """``(M u)(x)`` at arbitrary inputs ``points`` (P, n_in), by the same
+        Nystrom sum (no interpolation)."""
+        t = self.transition
+        at_points = assemble_transition(t.layer, points, np.ones(len(points)), t.target, t.algorithm)
+        return KoopmanOperator(at_points)(observable)
+
+    @property
+    def adjoint(self) -> TransferOperator:
+        return TransferOperator(self.transition)
+
+    def as_linear_operator(self) -> LinearOperator:
+        t = self.transition
+        shape = (t.source_points.shape[0], t.target.size)
+        return LinearOperator(shape, matvec=self, rmatvec=lambda p: t.target.weights * t.forward_sum(p), dtype=float)

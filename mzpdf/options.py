@@ -1,0 +1,135 @@
+"""Solver options: one frozen dataclass per method owns the defaults and the
+rules of its ``[solver]`` keys (declarative, as in pyro2's runparams).
+
+``make_options(method, table)`` validates a case-file table: unknown keys are
+errors naming ``solver.<key>``, and so are values that break a rule.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ._registry import Registry
+from ._validate import integer, number, real_array
+from .errors import CaseError
+
+__all__ = ["SolverOptions", "GridOptions", "MonteCarloOptions", "METHODS", "BACKENDS", "make_options"]
+
+BACKENDS = ("cpu",)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Base class; subclasses list their keys as dataclass fields with defaults."""
+
+    method: ClassVar[str] = ""
+    key: ClassVar[str] = "solver"
+
+    @classmethod
+    def from_dict(cls, table: dict, key: str = "solver") -> "SolverOptions":
+        names = {f.name for f in dataclasses.fields(cls)}
+        for name, value in table.items():
+            if name not in names:
+                raise CaseError(f"{key}.{name}", f"is not an option of method {cls.method!r} (valid: {sorted(names)})", value)
+        return cls(**table)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+METHODS: Registry[type[SolverOptions]] = Registry("solver method")
+
+
+@METHODS.register("grid")
+@dataclass(frozen=True)
+class GridOptions(SolverOptions):
+    """Tensor-grid solver (SPEC 3.1).
+
+    nodes : int
+        1-D nodes per neuron and layer.
+    rule : str
+        1-D rule, a name from ``mzpdf.discretization.RULES``. The default,
+        ``trapezoid`` (equispaced, trigonometric interpolation), is spectrally
+        accurate on the automatic boxes, whose densities decay to ~0 at the ends.
+    domain : "auto" or [lo, hi]
+        Box per neuron: chosen per layer from the mapped support and the
+        noise tails, or one fixed interval for every neuron of every layer.
+    tail : float
+        Probability mass per side and neuron that the automatic box may cut
+        (input tails and noise tails); cut mass is reported as ``lost_mass``.
+    kernel : "auto" | "dense" | "windowed"
+        Transfer-sum algorithm; ``auto`` windows when the noise is narrow.
+    marginal_points : int
+        Abscissae per neuron at which marginals are stored.
+    """
+
+    nodes: int = 40
+    rule: str = "trapezoid"
+    domain: object = "auto"
+    tail: float = 1e-12
+    kernel: str = "auto"
+    marginal_points: int = 201
+    method: ClassVar[str] = "grid"
+
+    def __post_init__(self):
+        k = self.key
+        object.__setattr__(self, "nodes", integer(self.nodes, f"{k}.nodes", 2))
+        from .discretization.rules import RULES
+
+        RULES.get(self.rule, f"{k}.rule")
+        if self.domain != "auto":
+            dom = real_array(self.domain, f"{k}.domain", 1, (2,))
+            if dom[1] <= dom[0]:
+                raise CaseError(f"{k}.domain", "must be 'auto' or [lo, hi] with lo < hi", self.domain)
+            object.__setattr__(self, "domain", [float(dom[0]), float(dom[1])])
+        tail = number(self.tail, f"{k}.tail", 0.0)
+        if tail >= 0.01:
+            raise CaseError(f"{k}.tail", "must be in (0, 0.01)", self.tail)
+        object.__setattr__(self, "tail", tail)
+        if self.kernel not in ("auto", "dense", "windowed"):
+            raise CaseError(f"{k}.kernel", "must be one of ['auto', 'dense', 'windowed']", self.kernel)
+        object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
+
+
+@METHODS.register("montecarlo")
+@dataclass(frozen=True)
+class MonteCarloOptions(SolverOptions):
+    """Monte Carlo sampling (SPEC 3.4), alone (``method = "montecarlo"``) or
+    beside another method (the ``[montecarlo]`` section).
+
+    samples : int
+        Number of sample paths.
+    seed : int or None
+        Seed of NumPy's PCG64; ``None`` takes ``[case].seed``.
+    chunk : int
+        Paths pushed through the network at once (memory ~ chunk x width).
+    marginal_points : int
+        Histogram bins per neuron when the method runs alone.
+    """
+
+    samples: int = 1_000_000
+    seed: object = None
+    chunk: int = 65_536
+    marginal_points: int = 201
+    method: ClassVar[str] = "montecarlo"
+
+    def __post_init__(self):
+        k = self.key
+        object.__setattr__(self, "samples", integer(self.samples, f"{k}.samples", 2))
+        if self.seed is not None:
+            object.__setattr__(self, "seed", integer(self.seed, f"{k}.seed", 0))
+        object.__setattr__(self, "chunk", integer(self.chunk, f"{k}.chunk", 1))
+        object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
+
+
+def make_options(method: object, table: dict, key: str = "solver") -> SolverOptions:
+    """Validated options for ``method`` from a ``[solver]`` table (without
+    ``method`` and ``backend``)."""
+    cls = METHODS.get(method, f"{key}.method")
+    try:
+        return cls.from_dict(table, key)
+    except CaseError as err:
+        if key != "solver" and err.key.startswith("solver."):
+            raise CaseError(key + err.key[len("solver"):], err.rule, err.value) from None
+        raise
