@@ -155,12 +155,15 @@ def transfer_dense_loop(tables, coeffs, out):
     n_dim, m, n_src = tables.shape
     n_out = out.size
     for i in prange(n_out):
+        idx = np.empty(n_dim, dtype=np.int64)
+        rem = np.int64(i)
+        for k in range(n_dim - 1, -1, -1):
+            idx[k] = rem % m
+            rem //= m
         acc = 0.0
         for j in range(n_src):
-            rem = i
             prod = coeffs[j]
-            for k in range(n_dim - 1, -1, -1):
-                prod *= tables[k, rem % m, j]
-                rem //= m
+            for k in range(n_dim):
+                prod *= tables[k, idx[k], j]
             acc += prod
         out[i] = acc

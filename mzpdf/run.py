@@ -1,0 +1,122 @@
+"""The pipeline as one function: a validated case in, :class:`Results` out.
+
+No file I/O happens here: :mod:`mzpdf.cli` reads the case and writes the
+results, and Python users call :func:`run` on a case from
+:func:`mzpdf.load_case` (or build solvers directly).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from .operators.solve import ForwardSolution, GridSolver
+from .results import BackwardSummary, LayerSummary, MonteCarloLayer, Results
+
+__all__ = ["run", "summarize_forward"]
+
+
+def run(case, progress: bool = False) -> Results:
+    """Run ``case`` (a :class:`mzpdf.io.case.Case`) and return its results.
+
+    Parameters
+    ----------
+    case : Case
+    progress : bool
+        Report each finished layer on stderr (only when stderr is a terminal).
+    """
+    from .montecarlo import conditional_mean, simulate
+
+    start = time.perf_counter()
+    report = _progress_printer(case.name) if progress and sys.stderr.isatty() else None
+    g = case.observable
+    backward = mc_layers = mc_backward = mc_stderr = None
+    if case.solver.method == "montecarlo":
+        opt = case.solver
+        seed = case.seed if opt.seed is None else opt.seed
+        mc = simulate(case.network, case.input, samples=opt.samples, seed=seed, chunk=opt.chunk,
+                      marginal_points=opt.marginal_points, observable=g)
+        forward = [_summary_from_montecarlo(layer) for layer in mc.layers]
+        diagnostics = {"mass": 1.0 - mc.outside_fraction, "lost_mass": mc.outside_fraction,
+                       "samples": np.int64(opt.samples)}
+        if g is not None:
+            points = _points(case)
+            q0, q0_err = (conditional_mean(case.network, points, g, samples=opt.samples, seed=seed, chunk=opt.chunk)
+                          if len(points) else (np.zeros(0), np.zeros(0)))
+            backward = BackwardSummary(points, q0, float(mc.g_mean))
+            diagnostics["q0_stderr"] = q0_err
+            diagnostics["mean_stderr"] = np.float64(mc.g_stderr)
+    else:
+        solver = GridSolver(case.solver)
+        solution = solver.propagate(case.network, case.input, progress=report)
+        forward = summarize_forward(solution, case.solver.marginal_points)
+        diagnostics = dict(solution.diagnostics)
+        if g is not None:
+            points = _points(case)
+            back = solver.pullback(solution, g, points if len(points) else None)
+            q0 = back.q0 if back.q0 is not None else np.zeros(0)
+            backward = BackwardSummary(points, q0, back.mean)
+            diagnostics["backward_duality_gap"] = np.float64(abs(back.mean - back.mean_forward) / max(abs(back.mean_forward), 1e-300))
+    if case.montecarlo is not None and case.solver.method != "montecarlo":
+        opt = case.montecarlo
+        seed = case.seed if opt.seed is None else opt.seed
+        mc = simulate(case.network, case.input, samples=opt.samples, seed=seed, chunk=opt.chunk,
+                      abscissae=[layer.marginal_x for layer in forward], observable=g)
+        mc_layers = mc.layers
+        if g is not None:
+            points = _points(case)
+            q0, mc_stderr = (conditional_mean(case.network, points, g, samples=opt.samples, seed=seed, chunk=opt.chunk)
+                             if len(points) else (np.zeros(0), np.zeros(0)))
+            mc_backward = BackwardSummary(points, q0, float(mc.g_mean))
+            diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
+    if report is not None:
+        sys.stderr.write("\n")
+    return Results(
+        case_name=case.name, case_toml=case.toml, method=case.solver.method, forward=forward,
+        backward=backward, montecarlo=mc_layers, montecarlo_backward=mc_backward,
+        montecarlo_backward_stderr=mc_stderr, diagnostics=diagnostics,
+        wall_time_s=time.perf_counter() - start,
+    )
+
+
+def summarize_forward(solution: ForwardSolution, marginal_points: int = 201) -> list[LayerSummary]:
+    """Moments and marginals of every layer of a grid solution; marginals are
+    interpolated onto ``marginal_points`` equispaced abscissae per neuron spanning
+    the layer's box."""
+    out = []
+    for n, density in enumerate(solution.densities):
+        if density is None:  # an atom: the point input
+            x0 = solution.input_law.mean()
+            xs = np.repeat(x0[:, None], marginal_points, axis=1)
+            out.append(LayerSummary(x0, np.zeros((x0.size, x0.size)), 1.0, xs, np.full(xs.shape, np.inf),
+                                    np.column_stack([x0, x0])))
+            continue
+        grid = density.grid
+        mass, mean, cov = density.moments()
+        xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in grid.box])
+        pdf = np.stack([density.marginal(k, xs[k]) for k in range(grid.ndim)])
+        out.append(LayerSummary(mean, cov, mass, xs, pdf, grid.box))
+    return out
+
+
+def _summary_from_montecarlo(layer: MonteCarloLayer) -> LayerSummary:
+    x = layer.marginal_x
+    h = (x[:, -1:] - x[:, :1]) / max(x.shape[1] - 1, 1) if x.shape[1] > 1 else np.zeros((x.shape[0], 1))
+    box = np.column_stack([x[:, 0] - h[:, 0] / 2, x[:, -1] + h[:, 0] / 2])
+    mass = float(np.min(np.sum(layer.marginal_pdf * h, axis=1))) if np.all(np.isfinite(layer.marginal_pdf)) else 1.0
+    return LayerSummary(layer.mean, layer.cov, mass, x, layer.marginal_pdf, box)
+
+
+def _points(case) -> np.ndarray:
+    if case.points is None:
+        return np.zeros((0, case.network.widths[0]))
+    return np.asarray(case.points, dtype=np.float64)
+
+
+def _progress_printer(name: str):
+    def report(done: int, total: int) -> None:
+        sys.stderr.write(f"\r{name}: layer {done}/{total}")
+        sys.stderr.flush()
+
+    return report
