@@ -31,10 +31,11 @@ __all__ = ["GridTransition", "TransferOperator", "KoopmanOperator", "assemble_tr
 
 # Elements of the largest temporary block of the dense algorithm (64 MiB).
 _DENSE_BLOCK = 8 * 2**20
-# Dense BLAS pairs cost about this many times less than windowed numba pairs
+# A visited pair of the windowed numba sum costs about this many times more than a
+# dense BLAS pair
 # on the benchmark machine (scripts/bench_grid.py); "auto" windows only when
 # the windows cut the work by more than this factor.
-WINDOW_ADVANTAGE = 20.0
+WINDOW_ADVANTAGE = 10.0
 
 
 @dataclass(frozen=True, eq=False)
