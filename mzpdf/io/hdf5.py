@@ -73,6 +73,8 @@ def _write(f: h5py.File, r: Results) -> None:
     f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     f.attrs["wall_time_s"] = float(r.wall_time_s)
     f.attrs["method"] = r.method
+    for name, version in _provenance().items():
+        f.attrs[name] = version
     f.create_group("case").attrs["toml"] = r.case_toml
     fwd = f.create_group("forward")
     for n, layer in enumerate(r.forward):
@@ -105,6 +107,17 @@ def _write(f: h5py.File, r: Results) -> None:
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
         _dataset(diag, name, np.asarray(value))
+
+
+def _provenance() -> dict:
+    import platform
+
+    import numba
+    import scipy
+
+    return {"python_version": platform.python_version(), "numpy_version": np.__version__,
+            "scipy_version": scipy.__version__, "numba_version": numba.__version__,
+            "h5py_version": h5py.__version__, "host": platform.node()}
 
 
 def read_results(path) -> Results:
