@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["jit", "jit_parallel", "prange", "num_threads"]
+__all__ = ["jit", "jit_inline", "jit_parallel", "prange", "num_threads"]
 
 prange = numba.prange
 
@@ -18,6 +18,12 @@ prange = numba.prange
 def jit(func):
     """Compile a serial kernel (nopython, cached)."""
     return numba.njit(cache=True, nogil=True)(func)
+
+
+def jit_inline(func):
+    """Compile a small helper that numba inlines into its callers (its loops
+    then optimize together with theirs)."""
+    return numba.njit(cache=True, nogil=True, inline="always")(func)
 
 
 def jit_parallel(func):

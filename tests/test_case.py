@@ -52,6 +52,7 @@ INVALID = [
     ("network.layers[1].kind='residual'", "network.layers[1].weights"),
     ("network.layers[0].slope=0.1", "network.layers[0].slope"),
     ("network.layers[0].colour=1", "network.layers[0].colour"),
+    ("network.layers[1].noise={kind='none'}", "network.layers[1].noise.kind"),
     ("input.cov=[[1.0, 2.0], [2.0, 1.0]]", "input.cov"),
     ("input.mean=[0.0, 0.0, 0.0]", "input"),
     ("input.kind='cauchy'", "input.kind"),

@@ -211,6 +211,12 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     if backend not in BACKENDS:
         raise CaseError("solver.backend", f"must be one of {list(BACKENDS)}", backend)
     solver = make_options(method, solver_table, "solver")
+    if method != "montecarlo":
+        for n, layer in enumerate(network):
+            if layer.noise.is_deterministic:
+                raise CaseError(f"network.layers[{n}].noise.kind",
+                                f"must not be 'none' with solver.method = {method!r}: the density after a noiseless "
+                                "layer is singular (use method = 'montecarlo', or give the layer noise)", "none")
 
     observable = points = None
     obs = _section(table, "observable")

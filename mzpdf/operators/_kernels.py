@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .._numba import jit, jit_parallel, prange
+from .._numba import jit, jit_inline, jit_parallel, prange
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
@@ -48,6 +48,51 @@ def fill_factor_tables(code, scale, ynodes, mapped, out):
                 out[k, i, j] = noise_pdf(code, ynodes[k, i] - f, s)
 
 
+@jit_inline
+def _window_start(code, scale, ynodes, mapped, j, lo, hi, fac, idx, partial, first):
+    """Fill the 1-D factors of source j over its window, set ``idx`` to the
+    window's first multi-index and ``partial`` to the running products
+    (``partial[0] = first``). Returns False for an empty window."""
+    n_dim = mapped.shape[1]
+    for k in range(n_dim):
+        if hi[j, k] <= lo[j, k]:
+            return False
+        for i in range(lo[j, k], hi[j, k]):
+            fac[k, i] = noise_pdf(code, ynodes[k, i] - mapped[j, k], scale[k])
+        idx[k] = lo[j, k]
+    partial[0] = first
+    for k in range(n_dim):
+        partial[k + 1] = partial[k] * fac[k, idx[k]]
+    return True
+
+
+@jit_inline
+def _window_next(j, lo, hi, fac, idx, partial):
+    """Advance ``idx`` through source j's window box (last axis fastest) and
+    update the running products; returns False when the box is exhausted."""
+    n_dim = idx.size
+    k = n_dim - 1
+    while k >= 0:
+        idx[k] += 1
+        if idx[k] < hi[j, k]:
+            break
+        idx[k] = lo[j, k]
+        k -= 1
+    if k < 0:
+        return False
+    for kk in range(k, n_dim):
+        partial[kk + 1] = partial[kk] * fac[kk, idx[kk]]
+    return True
+
+
+@jit_inline
+def _flat_index(idx, m):
+    flat = 0
+    for k in range(idx.size):
+        flat = flat * m + idx[k]
+    return flat
+
+
 @jit_parallel
 def transfer_windowed(code, scale, ynodes, mapped, coeffs, lo, hi, out_threads):
     """Scatter form of the transfer sum over each source's window.
@@ -61,44 +106,17 @@ def transfer_windowed(code, scale, ynodes, mapped, coeffs, lo, hi, out_threads):
     n_src, n_dim = mapped.shape
     m = ynodes.shape[1]
     for t in prange(n_threads):
-        j0 = t * n_src // n_threads
-        j1 = (t + 1) * n_src // n_threads
         fac = np.empty((n_dim, m))
         idx = np.empty(n_dim, dtype=np.int64)
         partial = np.empty(n_dim + 1)
-        for j in range(j0, j1):
-            c = coeffs[j]
-            if c == 0.0:
+        for j in range(t * n_src // n_threads, (t + 1) * n_src // n_threads):
+            if coeffs[j] == 0.0 or not _window_start(code, scale, ynodes, mapped, j, lo, hi, fac, idx, partial,
+                                                     coeffs[j]):
                 continue
-            empty = False
-            for k in range(n_dim):
-                if hi[j, k] <= lo[j, k]:
-                    empty = True
-                for i in range(lo[j, k], hi[j, k]):
-                    fac[k, i] = noise_pdf(code, ynodes[k, i] - mapped[j, k], scale[k])
-                idx[k] = lo[j, k]
-            if empty:
-                continue
-            # odometer over the window box, last axis fastest
-            partial[0] = c
-            for k in range(n_dim):
-                partial[k + 1] = partial[k] * fac[k, idx[k]]
             while True:
-                flat = 0
-                for k in range(n_dim):
-                    flat = flat * m + idx[k]
-                out_threads[t, flat] += partial[n_dim]
-                k = n_dim - 1
-                while k >= 0:
-                    idx[k] += 1
-                    if idx[k] < hi[j, k]:
-                        break
-                    idx[k] = lo[j, k]
-                    k -= 1
-                if k < 0:
+                out_threads[t, _flat_index(idx, m)] += partial[n_dim]
+                if not _window_next(j, lo, hi, fac, idx, partial):
                     break
-                for kk in range(k, n_dim):
-                    partial[kk + 1] = partial[kk] * fac[kk, idx[kk]]
 
 
 @jit_parallel
@@ -111,36 +129,12 @@ def koopman_windowed(code, scale, ynodes, mapped, zvalues, lo, hi, out):
         fac = np.empty((n_dim, m))
         idx = np.empty(n_dim, dtype=np.int64)
         partial = np.empty(n_dim + 1)
-        empty = False
-        for k in range(n_dim):
-            if hi[j, k] <= lo[j, k]:
-                empty = True
-            for i in range(lo[j, k], hi[j, k]):
-                fac[k, i] = noise_pdf(code, ynodes[k, i] - mapped[j, k], scale[k])
-            idx[k] = lo[j, k]
-        if empty:
-            out[j] = 0.0
-            continue
         acc = 0.0
-        partial[0] = 1.0
-        for k in range(n_dim):
-            partial[k + 1] = partial[k] * fac[k, idx[k]]
-        while True:
-            flat = 0
-            for k in range(n_dim):
-                flat = flat * m + idx[k]
-            acc += zvalues[flat] * partial[n_dim]
-            k = n_dim - 1
-            while k >= 0:
-                idx[k] += 1
-                if idx[k] < hi[j, k]:
+        if _window_start(code, scale, ynodes, mapped, j, lo, hi, fac, idx, partial, 1.0):
+            while True:
+                acc += zvalues[_flat_index(idx, m)] * partial[n_dim]
+                if not _window_next(j, lo, hi, fac, idx, partial):
                     break
-                idx[k] = lo[j, k]
-                k -= 1
-            if k < 0:
-                break
-            for kk in range(k, n_dim):
-                partial[kk + 1] = partial[kk] * fac[kk, idx[kk]]
         out[j] = acc
 
 
