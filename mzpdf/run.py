@@ -26,25 +26,17 @@ def run(case, progress: bool = False) -> Results:
     progress : bool
         Report each finished layer on stderr (only when stderr is a terminal).
     """
-    from .montecarlo import conditional_mean, simulate
-
     start = time.perf_counter()
     report = _progress_printer(case.name) if progress and sys.stderr.isatty() else None
     g = case.observable
     backward = mc_layers = mc_backward = mc_stderr = None
     if case.solver.method == "montecarlo":
-        opt = case.solver
-        seed = case.seed if opt.seed is None else opt.seed
-        mc = simulate(case.network, case.input, samples=opt.samples, seed=seed, chunk=opt.chunk,
-                      marginal_points=opt.marginal_points, observable=g)
+        mc, q0, q0_err = _sample(case, case.solver)
         forward = [_summary_from_montecarlo(layer) for layer in mc.layers]
         diagnostics = {"mass": 1.0 - mc.outside_fraction, "lost_mass": mc.outside_fraction,
-                       "samples": np.int64(opt.samples)}
+                       "samples": np.int64(case.solver.samples)}
         if g is not None:
-            points = _points(case)
-            q0, q0_err = (conditional_mean(case.network, points, g, samples=opt.samples, seed=seed, chunk=opt.chunk)
-                          if len(points) else (np.zeros(0), np.zeros(0)))
-            backward = BackwardSummary(points, q0, float(mc.g_mean))
+            backward = BackwardSummary(_points(case), q0, float(mc.g_mean))
             diagnostics["q0_stderr"] = q0_err
             diagnostics["mean_stderr"] = np.float64(mc.g_stderr)
     else:
@@ -55,21 +47,15 @@ def run(case, progress: bool = False) -> Results:
         if g is not None:
             points = _points(case)
             back = solver.pullback(solution, g, points if len(points) else None)
-            q0 = back.q0 if back.q0 is not None else np.zeros(0)
-            backward = BackwardSummary(points, q0, back.mean)
-            diagnostics["backward_duality_gap"] = np.float64(abs(back.mean - back.mean_forward) / max(abs(back.mean_forward), 1e-300))
-    if case.montecarlo is not None and case.solver.method != "montecarlo":
-        opt = case.montecarlo
-        seed = case.seed if opt.seed is None else opt.seed
-        mc = simulate(case.network, case.input, samples=opt.samples, seed=seed, chunk=opt.chunk,
-                      abscissae=[layer.marginal_x for layer in forward], observable=g)
-        mc_layers = mc.layers
-        if g is not None:
-            points = _points(case)
-            q0, mc_stderr = (conditional_mean(case.network, points, g, samples=opt.samples, seed=seed, chunk=opt.chunk)
-                             if len(points) else (np.zeros(0), np.zeros(0)))
-            mc_backward = BackwardSummary(points, q0, float(mc.g_mean))
-            diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
+            backward = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean)
+            gap = abs(back.mean - back.mean_forward) / max(abs(back.mean_forward), 1e-300)
+            diagnostics["backward_duality_gap"] = np.float64(gap)
+        if case.montecarlo is not None:
+            mc, q0, mc_stderr = _sample(case, case.montecarlo, [layer.marginal_x for layer in forward])
+            mc_layers = mc.layers
+            if g is not None:
+                mc_backward = BackwardSummary(_points(case), q0, float(mc.g_mean))
+                diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
     if report is not None:
         sys.stderr.write("\n")
     return Results(
@@ -106,6 +92,23 @@ def _summary_from_montecarlo(layer: MonteCarloLayer) -> LayerSummary:
     box = np.column_stack([x[:, 0] - h[:, 0] / 2, x[:, -1] + h[:, 0] / 2])
     mass = float(np.min(np.sum(layer.marginal_pdf * h, axis=1))) if np.all(np.isfinite(layer.marginal_pdf)) else 1.0
     return LayerSummary(layer.mean, layer.cov, mass, x, layer.marginal_pdf, box)
+
+
+def _sample(case, opt, abscissae=None):
+    """Monte Carlo run of ``case`` with options ``opt``: (run, q0, q0 stderr)
+    (q0 empty without an observable or points)."""
+    from .montecarlo import conditional_mean, simulate
+
+    seed = case.seed if opt.seed is None else opt.seed
+    marginal_points = getattr(opt, "marginal_points", 201)
+    mc = simulate(case.network, case.input, samples=opt.samples, seed=seed, chunk=opt.chunk,
+                  abscissae=abscissae, marginal_points=marginal_points, observable=case.observable)
+    points = _points(case)
+    if case.observable is None or not len(points):
+        return mc, np.zeros(0), np.zeros(0)
+    q0, err = conditional_mean(case.network, points, case.observable, samples=opt.samples, seed=seed,
+                               chunk=opt.chunk)
+    return mc, q0, err
 
 
 def _points(case) -> np.ndarray:

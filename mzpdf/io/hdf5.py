@@ -200,6 +200,7 @@ def describe(path) -> str:
     if r.montecarlo is not None:
         lines.append(f"Monte Carlo reference: {r.montecarlo[0].samples} samples")
         if r.montecarlo_backward is not None:
+            lines.append(f"  MC E[g(X_L)] = {r.montecarlo_backward.mean:.6g}")
             for p, q, e in zip(r.montecarlo_backward.points, r.montecarlo_backward.q0, r.montecarlo_backward_stderr):
                 lines.append(f"  MC q0({np.array2string(p, precision=3, separator=', ')}) = {q:.6g} +- {e:.1g}")
     return "\n".join(lines)

@@ -79,7 +79,7 @@ class _LayerAccumulator:
         return layer, outside
 
 
-def _check(network: Network, samples, chunk, key: str) -> tuple[int, int]:
+def _check(samples, chunk, key: str) -> tuple[int, int]:
     samples = integer(samples, f"{key}.samples", 2)
     chunk = integer(chunk, f"{key}.chunk", 1)
     return samples, chunk
@@ -117,7 +117,7 @@ def simulate(network: Network, input_law: InputLaw, *, samples: int, seed: int, 
     observable : callable, optional
         ``g``: (n, N_L) -> (n,); its mean and standard error are estimated.
     """
-    samples, chunk = _check(network, samples, chunk, key)
+    samples, chunk = _check(samples, chunk, key)
     if input_law.dim != network.widths[0]:
         raise CaseError("input", f"must have dimension {network.widths[0]} (the network's input width)", input_law.dim)
     if abscissae is not None and len(abscissae) != network.depth + 1:
@@ -161,7 +161,7 @@ def conditional_mean(network: Network, points: np.ndarray, observable, *, sample
     -------
     q0, stderr : (P,) arrays
     """
-    samples, chunk = _check(network, samples, chunk, key)
+    samples, chunk = _check(samples, chunk, key)
     points = np.atleast_2d(np.asarray(points, dtype=np.float64))
     if points.shape[1] != network.widths[0]:
         raise CaseError("observable.points", f"must have {network.widths[0]} columns (the input width)", points.shape)
