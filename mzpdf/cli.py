@@ -1,7 +1,10 @@
 """Command line: ``mzpdf run | validate | info``. No numerics here.
 
 Exit status: 0 success; 2 an invalid case or argument (the message names the
-dotted key, the rule and the value); 1 any other failure.
+dotted key, the rule and the value); 1 any other failure. Errors are one line
+on stderr, ``mzpdf: error: <message>``; set ``MZPDF_DEBUG=1`` for tracebacks.
+``run`` refuses an existing result file before computing, and a failed run or
+write leaves no result file behind.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import CaseError
+from .errors import CaseError, MzpdfError
 
 __all__ = ["main"]
 
@@ -36,20 +39,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
 
     val = sub.add_parser("validate", help="check a case file without running it")
-    val.add_argument("case")
-    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    val.add_argument("case", help="case file (TOML)")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override a case entry (repeatable)")
 
     info = sub.add_parser("info", help="summarize a result file")
     info.add_argument("result", help="HDF5 result file")
     return p
 
 
-def _output_path(case, explicit: str | None) -> Path:
+def _output_path(case, explicit: str | None) -> tuple[Path, str]:
+    """The result path and the option or case key it came from (relative paths
+    are relative to the current directory)."""
     if explicit:
-        return Path(explicit)
+        return Path(explicit), "--output"
     if case.output_path:
-        return Path(case.output_path)
-    return Path(f"{case.name}.h5")
+        return Path(case.output_path), "output.path"
+    return Path(f"{case.name}.h5"), "output.path"
 
 
 def _cmd_run(args) -> int:
@@ -58,9 +64,11 @@ def _cmd_run(args) -> int:
     from .run import run
 
     case = load_case(args.case, args.overrides)
-    out = _output_path(case, args.output)
-    if out.exists() and not args.overwrite:
-        raise CaseError("output.path", "must not name an existing file (pass --overwrite to replace it)", str(out))
+    out, key = _output_path(case, args.output)
+    if out.is_dir():
+        raise CaseError(key, "must name a file, not a directory", str(out))
+    if (out.exists() or out.is_symlink()) and not args.overwrite:  # refuse before computing
+        raise CaseError(key, "must not name an existing file (pass --overwrite to replace it)", str(out))
     results = run(case, progress=not args.quiet)
     write_results(results, out, overwrite=args.overwrite)
     if not args.quiet:
@@ -72,7 +80,10 @@ def _cmd_validate(args) -> int:
     from .io.case import load_case
 
     case = load_case(args.case, args.overrides)
-    print(f"{args.case}: valid (case {case.name!r}, widths {case.network.widths}, method {case.solver.method})")
+    extras = [name for name, part in (("observable", case.observable), ("montecarlo", case.montecarlo))
+              if part is not None]
+    print(f"{args.case}: valid (case {case.name!r}, network widths {list(case.network.widths)}, "
+          f"method {case.solver.method}" + "".join(f", {name}" for name in extras) + ")")
     return 0
 
 
@@ -83,20 +94,41 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _debug() -> bool:
+    return os.environ.get("MZPDF_DEBUG", "") not in ("", "0")
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``mzpdf`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``mzpdf`` console script; returns the exit status
+    (0 success, 2 invalid case or argument, 1 any other failure)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors (2), --help and --version (0)
+        return exc.code if isinstance(exc.code, int) else 1
     command = {"run": _cmd_run, "validate": _cmd_validate, "info": _cmd_info}[args.command]
     try:
         return command(args)
     except CaseError as err:
-        print(f"mzpdf: error: {err}", file=sys.stderr)
-        return 2
-    except Exception as err:  # one line for the user; the traceback on request
-        if os.environ.get("MZPDF_DEBUG"):
+        if _debug():
             raise
-        print(f"mzpdf: error: {err}", file=sys.stderr)
+        print(f"mzpdf: error: {_one_line(str(err))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mzpdf: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line for the user; the traceback on request
+        if _debug():
+            raise
+        if isinstance(err, (MzpdfError, OSError)):
+            text = str(err)
+        else:  # not an error mzpdf raises on purpose: say what it was
+            text = f"{type(err).__name__}: {err} (set MZPDF_DEBUG=1 for a traceback)"
+        print(f"mzpdf: error: {_one_line(text)}", file=sys.stderr)
         return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

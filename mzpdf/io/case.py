@@ -7,6 +7,7 @@ case (after overrides) as text for every result file.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import re
 import sys
 from dataclasses import dataclass, field
@@ -51,7 +52,9 @@ class Case:
         The ``[montecarlo]`` reference run beside the solution.
     output_path : str or None
     table : dict
-        The effective case (after overrides) as plain data.
+        The effective case as plain data: the case after overrides, with the
+        defaults of ``[case]``, ``[solver]`` and ``[montecarlo]`` written out
+        (what was actually run; :attr:`toml` is its text).
     """
 
     name: str
@@ -78,11 +81,18 @@ def load_case(source, overrides=(), base_dir: Path | None = None) -> Case:
     Parameters
     ----------
     source : str, Path or dict
+        A TOML file, or the parsed table (plain data: tables, lists, strings,
+        numbers, booleans; NumPy arrays are turned into lists).
     overrides : iterable of str
-        ``"section.key=value"`` strings, applied before validation.
+        ``"section.key=value"`` strings (see :func:`parse_override`), applied
+        in order before validation.
     base_dir : Path, optional
         Directory against which relative paths in the case (``network.file``)
         are resolved; defaults to the case file's directory.
+
+    Returns
+    -------
+    Case
 
     Raises
     ------
@@ -90,32 +100,48 @@ def load_case(source, overrides=(), base_dir: Path | None = None) -> Case:
         Naming the dotted key, the rule and the value.
     """
     if isinstance(source, dict):
-        return _build(_copy(source), overrides, base_dir, "case")
+        return _build(_plain(source, ""), overrides, base_dir, "case")
     path = Path(source)
     try:
         text = path.read_text()
     except OSError as err:
-        raise CaseError("CASE", f"must be a readable TOML file ({err.strerror})", str(path)) from None
-    return loads_case(text, overrides, base_dir or path.resolve().parent, default_name=path.stem)
+        raise CaseError(str(path), f"must be a readable case file ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise CaseError(str(path), "must be a UTF-8 TOML text file") from None
+    return _loads(text, overrides, base_dir or path.resolve().parent, path.stem, str(path))
 
 
 def loads_case(text: str, overrides=(), base_dir: Path | None = None, default_name: str = "case") -> Case:
-    """Validate a case given as TOML text."""
+    """Validate a case given as TOML text (``[case].name`` defaults to ``default_name``)."""
+    return _loads(text, overrides, base_dir, default_name, "case text")
+
+
+def _loads(text, overrides, base_dir, default_name: str, where: str) -> Case:
+    if not isinstance(text, str):
+        raise CaseError(where, "must be TOML text", text)
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise CaseError("CASE", f"must be valid TOML ({err})") from None
+        raise CaseError(where, f"must be valid TOML ({err})") from None
     return _build(table, overrides, base_dir, default_name)
 
 
-_PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
+_PATH_PART = re.compile(r"([A-Za-z0-9_-]+)((?:\[\d+\])*)$")  # a TOML bare key, then [i]...
 
 
 def parse_override(text: str) -> tuple[list, object]:
     """``"a.b[2].c=value"`` -> (["a", "b", 2, "c"], parsed value).
 
     The value is read as a TOML value (``2`` is an int, ``[1, 2]`` a list,
-    ``true`` a bool) and taken as a plain string when it is not one.
+    ``true`` a bool, ``{kind = "none"}`` a table) and taken as a plain string
+    when it is not one (``case.name=hello``). The text is split at its first
+    ``=``.
+
+    Raises
+    ------
+    CaseError
+        With key ``"--set"`` when there is no ``=`` or the key is not a dotted
+        path of bare keys with optional ``[i]`` indices.
     """
     if not isinstance(text, str) or "=" not in text:
         raise CaseError("--set", "must have the form section.key=value", text)
@@ -135,29 +161,39 @@ def parse_override(text: str) -> tuple[list, object]:
 
 
 def apply_overrides(table: dict, overrides) -> dict:
-    """A copy of ``table`` with the overrides applied (creating tables as needed)."""
+    """A copy of ``table`` with the overrides (``"section.key=value"`` strings,
+    applied in order) set, creating tables as needed.
+
+    Raises
+    ------
+    CaseError
+        With key ``"--set"`` and the override's text as value, for a malformed
+        override, a list index out of range, or a key below a non-table value.
+    """
+    if isinstance(overrides, str):  # one override given bare
+        overrides = [overrides]
     table = _copy(table)
     for text in overrides:
         path, value = parse_override(text)
         node = table
         for i, part in enumerate(path[:-1]):
-            nxt = path[i + 1]
-            if isinstance(part, int):
-                if not isinstance(node, list) or part >= len(node):
-                    raise CaseError("--set", f"index [{part}] is out of range", text)
-            elif not isinstance(node, dict):
-                raise CaseError("--set", f"{part!r} is not inside a table", text)
-            elif part not in node:
-                node[part] = [] if isinstance(nxt, int) else {}
+            _check_step(node, part, text)
+            if isinstance(part, str) and part not in node:
+                node[part] = [] if isinstance(path[i + 1], int) else {}
             node = node[part]
-        last = path[-1]
-        if isinstance(last, int):
-            if not isinstance(node, list) or last >= len(node):
-                raise CaseError("--set", f"index [{last}] is out of range", text)
-        elif not isinstance(node, dict):
-            raise CaseError("--set", f"{last!r} is not inside a table", text)
-        node[last] = value
+        _check_step(node, path[-1], text)
+        node[path[-1]] = value
     return table
+
+
+def _check_step(node, part, text: str) -> None:
+    if isinstance(part, int):
+        if not isinstance(node, list):
+            raise CaseError("--set", f"index [{part}] applies to a list, not to {type(node).__name__}", text)
+        if part >= len(node):
+            raise CaseError("--set", f"index [{part}] is out of range (the list has {len(node)} entries)", text)
+    elif not isinstance(node, dict):
+        raise CaseError("--set", f"{part!r} is not inside a table", text)
 
 
 def _copy(obj):
@@ -166,6 +202,31 @@ def _copy(obj):
     if isinstance(obj, list):
         return [_copy(v) for v in obj]
     return obj
+
+
+_TOML_SCALARS = (str, bool, int, float, _dt.datetime, _dt.date, _dt.time)
+
+
+def _plain(obj, key: str):
+    """A deep copy of ``obj`` made of TOML values only (NumPy arrays and scalars
+    become lists and Python numbers); anything else is a CaseError at ``key``."""
+    here = key or "case"
+    if isinstance(obj, dict):
+        out = {}
+        for name, value in obj.items():
+            if not isinstance(name, str):
+                raise CaseError(here, "must have string keys", name)
+            out[name] = _plain(value, f"{key}.{name}" if key else name)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, f"{here}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist(), key)
+    if isinstance(obj, np.generic):
+        return _plain(obj.item(), key)
+    if isinstance(obj, _TOML_SCALARS):
+        return obj
+    raise CaseError(here, "must be a TOML value (table, list, string, number, boolean or date)", obj)
 
 
 def _section(table: dict, name: str, required: bool = False) -> dict | None:
@@ -185,6 +246,13 @@ def _only(section: dict, name: str, allowed: tuple) -> None:
             raise CaseError(f"{name}.{key}", f"is not a key of [{name}] (valid: {sorted(allowed)})", section[key])
 
 
+def _noise_key(spec: dict, n: int) -> str:
+    """Dotted key of the noise kind of layer ``n`` for each way of giving a network."""
+    if "layers" in spec:
+        return f"network.layers[{n}].noise.kind"
+    return "network.random.noise.kind" if "random" in spec else "network.noise.kind"
+
+
 def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     table = apply_overrides(table, overrides)
     for name in table:
@@ -193,9 +261,13 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     meta = _section(table, "case") or {}
     _only(meta, "case", ("name", "seed"))
     name = meta.get("name", default_name)
-    if not isinstance(name, str) or not name:
-        raise CaseError("case.name", "must be a non-empty string", name)
+    if not isinstance(name, str) or not name.strip() or any(c in name for c in "/\\\0"):
+        raise CaseError("case.name", "must be a non-empty string without '/', '\\' or NUL "
+                        "(it names the default result file <name>.h5)", name)
     seed = integer(meta.get("seed", 0), "case.seed", 0)
+    if _section(table, "projection") is not None:
+        raise CaseError("projection", "is not supported by this version yet (Mori-Zwanzig reduction is planned)",
+                        table["projection"])
 
     network = make_network(_section(table, "network", required=True), "network", base_dir)
     law = make_input(_section(table, "input", required=True), "input")
@@ -214,7 +286,7 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     if method != "montecarlo":
         for n, layer in enumerate(network):
             if layer.noise.is_deterministic:
-                raise CaseError(f"network.layers[{n}].noise.kind",
+                raise CaseError(_noise_key(table["network"], n),
                                 f"must not be 'none' with solver.method = {method!r}: the density after a noiseless "
                                 "layer is singular (use method = 'montecarlo', or give the layer noise)", "none")
 
@@ -228,10 +300,6 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
         if raw_points is not None:
             points = real_array(raw_points, "observable.points", 2, (None, network.widths[0]))
 
-    if _section(table, "projection") is not None:
-        raise CaseError("projection", "is not supported by this version yet (the Mori-Zwanzig reduction is planned)",
-                        table["projection"])
-
     mc = _section(table, "montecarlo")
     montecarlo = make_options("montecarlo", dict(mc), "montecarlo") if mc is not None else None
 
@@ -240,4 +308,21 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     output_path = out.get("path")
     if output_path is not None and (not isinstance(output_path, str) or not output_path):
         raise CaseError("output.path", "must be a non-empty path string", output_path)
-    return Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, table)
+    effective = _effective(table, {"name": name, "seed": seed}, {"method": method, "backend": backend}, solver,
+                           montecarlo)
+    return Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective)
+
+
+def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo) -> dict:
+    """The case as run: ``table`` with the defaults of [case], [solver] and
+    [montecarlo] written out, sections in canonical order. Validating it again
+    gives the same case (and the same table)."""
+    def options(opt) -> dict:
+        return _plain({k: v for k, v in opt.to_dict().items() if v is not None}, opt.key)
+
+    out = _copy(table)
+    out["case"] = {**out.get("case", {}), **meta}
+    out["solver"] = {**solver_head, **options(solver)}
+    if montecarlo is not None:
+        out["montecarlo"] = options(montecarlo)
+    return {name: out[name] for name in SECTIONS if name in out}

@@ -35,6 +35,18 @@ _DESCRIPTIONS = {
     "q0_stderr": "Monte Carlo standard error of q0",
 }
 
+_DIAGNOSTICS = {
+    "mass": "(L+1,) probability mass held by each layer's discretization",
+    "lost_mass": "(L+1,) probability mass cut off by each layer's box",
+    "duality_gap": "(L,) relative gap between forward and backward (Koopman) expectations per layer",
+    "time_per_layer_s": "(L,) wall time of each layer's solve in seconds",
+    "backward_duality_gap": "relative gap between E[g(X_L)] computed forward and backward",
+    "samples": "number of Monte Carlo sample paths",
+    "q0_stderr": "Monte Carlo standard error of q0",
+    "mean_stderr": "Monte Carlo standard error of E[g(X_L)]",
+    "montecarlo_mean_stderr": "standard error of the Monte Carlo reference's E[g(X_L)]",
+}
+
 
 def _dataset(group: h5py.Group, name: str, data, description: str | None = None) -> None:
     ds = group.create_dataset(name, data=data)
@@ -46,24 +58,53 @@ def _dataset(group: h5py.Group, name: str, data, description: str | None = None)
 def write_results(results: Results, path, overwrite: bool = False) -> Path:
     """Write ``results`` to ``path``; refuse an existing file unless ``overwrite``.
 
+    The file is written to ``.<name>.tmp-<pid>`` beside ``path`` and moved onto
+    ``path`` only once complete and closed; on any failure the temporary file
+    is removed and the exception re-raised, so no partial result is left.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
     Raises
     ------
     FileExistsError
-        If ``path`` exists and ``overwrite`` is false.
+        If ``path`` exists and ``overwrite`` is false (checked again, atomically,
+        when the finished file is moved into place).
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise _exists(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as f:
             _write(f, results)
-        os.replace(tmp, path)
-    except BaseException:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _move_no_clobber(tmp, path)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
     return path
+
+
+def _exists(path: Path) -> FileExistsError:
+    return FileExistsError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+
+
+def _move_no_clobber(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` onto ``path`` unless ``path`` exists, atomically where the
+    file system has hard links (a file created meanwhile is never replaced)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError:  # no hard links here (some network or FAT file systems)
+        if path.exists():
+            raise _exists(path) from None
+        os.replace(tmp, path)
 
 
 def _write(f: h5py.File, r: Results) -> None:
@@ -88,9 +129,9 @@ def _write(f: h5py.File, r: Results) -> None:
         _dataset(g, "points", r.backward.points)
         _dataset(g, "q0", r.backward.q0)
         _dataset(g, "mean", r.backward.mean, "E[g(X_L)] under the input law")
-    if r.montecarlo is not None:
+    if r.montecarlo is not None or r.montecarlo_backward is not None:
         mc = f.create_group("montecarlo")
-        for n, layer in enumerate(r.montecarlo):
+        for n, layer in enumerate(r.montecarlo or ()):
             g = mc.create_group(f"layer_{n:03d}")
             g.attrs["samples"] = layer.samples
             for name in ("mean", "mean_stderr", "cov"):
@@ -102,11 +143,16 @@ def _write(f: h5py.File, r: Results) -> None:
             g = mc.create_group("backward")
             _dataset(g, "points", r.montecarlo_backward.points)
             _dataset(g, "q0", r.montecarlo_backward.q0)
-            _dataset(g, "q0_stderr", r.montecarlo_backward_stderr)
+            if r.montecarlo_backward_stderr is not None:
+                _dataset(g, "q0_stderr", r.montecarlo_backward_stderr)
             _dataset(g, "mean", r.montecarlo_backward.mean, "Monte Carlo E[g(X_L)]")
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
-        _dataset(diag, name, np.asarray(value))
+        text = _DIAGNOSTICS.get(name, f"solver diagnostic {name!r}")
+        if isinstance(value, str):
+            diag.create_dataset(name, data=value, dtype=h5py.string_dtype()).attrs["description"] = text
+        else:
+            _dataset(diag, name, np.asarray(value), text)
 
 
 def _provenance() -> dict:
@@ -126,28 +172,40 @@ def read_results(path) -> Results:
     Raises
     ------
     ResultFileError
-        For a missing, unreadable, truncated or foreign file, or a newer schema.
+        For a missing, unreadable, truncated or foreign file, or a newer schema;
+        its message is one line naming the path and what is wrong.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ResultFileError(f"{path}: is a directory, not a result file")
     if not path.is_file():
         raise ResultFileError(f"{path}: no such result file")
     try:
         f = h5py.File(path, "r")
-    except OSError as err:
-        raise ResultFileError(f"{path}: not a readable HDF5 file ({err})") from None
+    except Exception as err:  # h5py raises OSError, sometimes others, for non-HDF5 bytes
+        raise ResultFileError(f"{path}: not a readable HDF5 file ({_one_line(err)})") from None
     try:
         with f:
             version = f.attrs.get("schema_version")
             if version is None or "forward" not in f:
                 raise ResultFileError(f"{path}: not an mzpdf result file (no schema_version or /forward)")
-            if int(version) > SCHEMA_VERSION:
-                raise ResultFileError(f"{path}: schema_version {int(version)} is newer than this mzpdf "
+            try:
+                version = int(version)
+            except (TypeError, ValueError):
+                raise ResultFileError(f"{path}: schema_version must be an integer, got {version!r}") from None
+            if version > SCHEMA_VERSION:
+                raise ResultFileError(f"{path}: schema_version {version} is newer than this mzpdf "
                                       f"({__version__}) reads ({SCHEMA_VERSION}); upgrade mzpdf")
             return _read(f)
     except ResultFileError:
         raise
-    except (KeyError, OSError, ValueError) as err:
-        raise ResultFileError(f"{path}: corrupt or incomplete result file ({err})") from None
+    except Exception as err:  # truncated or damaged: KeyError, OSError, ValueError, RuntimeError...
+        raise ResultFileError(f"{path}: corrupt or incomplete result file ({_one_line(err)})") from None
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _layers(group: h5py.Group) -> list[h5py.Group]:
@@ -165,12 +223,14 @@ def _read(f: h5py.File) -> Results:
     if "montecarlo" in f:
         montecarlo = [MonteCarloLayer(g["mean"][()], g["mean_stderr"][()], g["cov"][()], g["marginals/x"][()],
                                       g["marginals/pdf"][()], g["marginals/stderr"][()], int(g.attrs["samples"]))
-                      for g in _layers(f["montecarlo"])]
+                      for g in _layers(f["montecarlo"])] or None
         if "backward" in f["montecarlo"]:
             g = f["montecarlo/backward"]
             mc_back = BackwardSummary(g["points"][()], g["q0"][()], float(g["mean"][()]))
-            mc_err = g["q0_stderr"][()]
-    diagnostics = {name: ds[()] for name, ds in f["diagnostics"].items()} if "diagnostics" in f else {}
+            mc_err = g["q0_stderr"][()] if "q0_stderr" in g else None
+    diagnostics = {}
+    for name, ds in (f["diagnostics"].items() if "diagnostics" in f else ()):
+        diagnostics[name] = ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) else ds[()]
     return Results(
         case_name=str(f.attrs["case_name"]), case_toml=str(f["case"].attrs["toml"]), method=str(f.attrs["method"]),
         forward=forward, backward=backward, montecarlo=montecarlo, montecarlo_backward=mc_back,
@@ -178,29 +238,58 @@ def _read(f: h5py.File) -> Results:
     )
 
 
+_MAX_ROWS = 12  # rows of a table shown by describe() before eliding the middle
+
+
 def describe(path) -> str:
-    """A one-screen summary of a result file."""
+    """A one-screen summary of a result file (long tables are elided in the middle).
+
+    Raises
+    ------
+    ResultFileError
+        As :func:`read_results`.
+    """
     r = read_results(path)
+    with h5py.File(path, "r") as f:
+        attrs = {k: f.attrs.get(k, "?") for k in ("mzpdf_version", "schema_version", "created")}
     widths = [layer.mean.size for layer in r.forward]
     lines = [f"{path}: case {r.case_name!r}, method {r.method}, {r.depth} layers, widths {widths}, "
-             f"{r.wall_time_s:.2f} s"]
+             f"{r.wall_time_s:.2f} s",
+             f"written {attrs['created']} by mzpdf {attrs['mzpdf_version']} (schema {attrs['schema_version']})"]
     d = r.diagnostics
+    lost = np.asarray(d.get("lost_mass", np.zeros(0)))
     lines.append(f"{'layer':>5} {'mass':>12} {'lost mass':>10}  mean")
+    rows = []
     for n, layer in enumerate(r.forward):
-        lost = d.get("lost_mass")
-        lost_text = f"{lost[n]:10.1e}" if lost is not None and np.ndim(lost) == 1 else f"{'':>10}"
-        mean = np.array2string(layer.mean, precision=4, separator=", ", suppress_small=True)
-        lines.append(f"{n:>5} {layer.mass:12.9f} {lost_text}  {mean}")
-    if "duality_gap" in d:
-        lines.append(f"duality gap (max over layers): {np.max(d['duality_gap']):.1e}")
+        lost_text = f"{lost[n]:10.1e}" if lost.ndim == 1 and n < lost.size else f"{'':>10}"
+        rows.append(f"{n:>5} {layer.mass:12.9f} {lost_text}  {_vector(layer.mean, 4)}")
+    lines += _elide(rows)
+    gap = np.asarray(d.get("duality_gap", np.zeros(0)), dtype=float)
+    if gap.size:
+        lines.append(f"duality gap (max over layers): {np.nanmax(gap):.1e}")
     if r.backward is not None:
         lines.append(f"E[g(X_L)] = {r.backward.mean:.8g}")
-        for p, q in zip(r.backward.points, r.backward.q0):
-            lines.append(f"  q0({np.array2string(p, precision=3, separator=', ')}) = {q:.8g}")
+        lines += _elide([f"  q0({_vector(p, 3)}) = {q:.8g}" for p, q in zip(r.backward.points, r.backward.q0)])
     if r.montecarlo is not None:
         lines.append(f"Monte Carlo reference: {r.montecarlo[0].samples} samples")
-        if r.montecarlo_backward is not None:
-            lines.append(f"  MC E[g(X_L)] = {r.montecarlo_backward.mean:.6g}")
-            for p, q, e in zip(r.montecarlo_backward.points, r.montecarlo_backward.q0, r.montecarlo_backward_stderr):
-                lines.append(f"  MC q0({np.array2string(p, precision=3, separator=', ')}) = {q:.6g} +- {e:.1g}")
+    if r.montecarlo_backward is not None:
+        mcb, err = r.montecarlo_backward, r.montecarlo_backward_stderr
+        mean_err = d.get("montecarlo_mean_stderr", d.get("mean_stderr"))
+        pm = f" +- {float(mean_err):.1g}" if mean_err is not None and np.ndim(mean_err) == 0 else ""
+        lines.append(f"  MC E[g(X_L)] = {mcb.mean:.6g}{pm}")
+        if err is None or np.shape(err) != np.shape(mcb.q0):
+            err = np.full(np.shape(mcb.q0), np.nan)
+        lines += _elide([f"  MC q0({_vector(p, 3)}) = {q:.6g} +- {e:.1g}" for p, q, e in zip(mcb.points, mcb.q0, err)])
     return "\n".join(lines)
+
+
+def _vector(v: np.ndarray, precision: int) -> str:
+    return np.array2string(np.asarray(v), precision=precision, separator=", ", suppress_small=True,
+                           threshold=8, edgeitems=3, max_line_width=10_000)
+
+
+def _elide(rows: list[str]) -> list[str]:
+    if len(rows) <= _MAX_ROWS:
+        return rows
+    half = _MAX_ROWS // 2
+    return rows[:half] + [f"  ... ({len(rows) - 2 * half} more)"] + rows[-half:]
