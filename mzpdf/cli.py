@@ -1,4 +1,4 @@
-"""Command line: ``mzpdf run | validate | info``. No numerics here.
+"""Command line: ``mzpdf run | validate | info | plot``. No numerics here.
 
 Exit status: 0 success; 2 an invalid case or argument (the message names the
 dotted key, the rule and the value); 1 any other failure. Errors are one line
@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="summarize a result file")
     info.add_argument("result", help="HDF5 result file")
+
+    plot = sub.add_parser("plot", help="draw a result file's marginals (and memory, for a projection)")
+    plot.add_argument("result", help="HDF5 result file")
+    plot.add_argument("-o", "--output", help="image file (default: the result's name with .png)")
+    plot.add_argument("--overwrite", action="store_true", help="replace an existing image")
     return p
 
 
@@ -94,6 +99,24 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    from .io.hdf5 import read_results
+    from .plot import plot_results
+
+    out = Path(args.output) if args.output else Path(args.result).with_suffix(".png")
+    if out.exists() and not args.overwrite:
+        raise CaseError("--output", "must not name an existing file (pass --overwrite to replace it)", str(out))
+    results = read_results(args.result)
+    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    try:
+        plot_results(results, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {out}")
+    return 0
+
+
 def _debug() -> bool:
     return os.environ.get("MZPDF_DEBUG", "") not in ("", "0")
 
@@ -105,7 +128,7 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else 1
-    command = {"run": _cmd_run, "validate": _cmd_validate, "info": _cmd_info}[args.command]
+    command = {"run": _cmd_run, "validate": _cmd_validate, "info": _cmd_info, "plot": _cmd_plot}[args.command]
     try:
         return command(args)
     except CaseError as err:

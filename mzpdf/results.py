@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LayerSummary", "BackwardSummary", "MonteCarloLayer", "Results"]
+__all__ = ["LayerSummary", "BackwardSummary", "MonteCarloLayer", "MZSummary", "Results"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,60 @@ class MonteCarloLayer:
 
 
 @dataclass(frozen=True)
+class MZSummary:
+    """The Mori-Zwanzig reduction of a run (``[projection]``).
+
+    Attributes
+    ----------
+    spec : dict
+        The effective ``[projection]`` table.
+    kept : (K,) int
+    norm : str
+        The norm of ``memory_norm`` and ``kappa``.
+    memory_norm : (L, L)
+        ``[n, lag]``: norm of the kernel of that lag producing layer n + 1
+        (lag 0: the streaming operator); NaN where ``lag > n``.
+    kappa, kappa_bound, dobrushin, canonical_correlation : (L,)
+        Measured contraction of the orthogonal dynamics per layer, its
+        a-priori bound, and the two coefficients behind it (NaN where none applies).
+    decay_rate : float
+        Fitted geometric decay of the deepest layer's memory norms with lag.
+    reduced_x, reduced_pdf : list of (K, m)
+        Per layer, kept-neuron marginals of the reduced recursion (with the
+        case's memory) on the abscissae of the forward solution.
+    error : (L+1,)
+        L1 distance per layer between reduced and full kept marginals.
+    truncation_error : (L, L+1)
+        ``[h, n]``: that distance with memory truncated at lag h.
+    min_memory : int
+        Smallest h with every layer within ``spec["tol"]`` (-1 if none).
+    backward_error, backward_truncation_error : ndarray or None
+        For an observable: sup-norm distance per layer between the reduced
+        conditional expectation and the projected full one, with the case's
+        memory and with every h.
+    seconds : float
+    """
+
+    spec: dict
+    kept: np.ndarray
+    norm: str
+    memory_norm: np.ndarray
+    kappa: np.ndarray
+    kappa_bound: np.ndarray
+    dobrushin: np.ndarray
+    canonical_correlation: np.ndarray
+    decay_rate: float
+    reduced_x: list
+    reduced_pdf: list
+    error: np.ndarray
+    truncation_error: np.ndarray
+    min_memory: int
+    backward_error: np.ndarray | None = None
+    backward_truncation_error: np.ndarray | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Results:
     """Everything one run produced.
 
@@ -91,6 +145,8 @@ class Results:
     montecarlo_backward : BackwardSummary or None
         Monte Carlo conditional means (``q0``) at the same points, with
         ``montecarlo_backward_stderr`` their standard errors.
+    mz : MZSummary or None
+        The Mori-Zwanzig reduction, when the case has ``[projection]``.
     diagnostics : dict of str to ndarray
         ``mass`` (L+1,), ``lost_mass`` (L+1,), ``duality_gap`` (L,),
         ``time_per_layer_s`` (L,), and solver-specific extras.
@@ -105,6 +161,7 @@ class Results:
     montecarlo: list | None = None
     montecarlo_backward: BackwardSummary | None = None
     montecarlo_backward_stderr: np.ndarray | None = None
+    mz: MZSummary | None = None
     diagnostics: dict = field(default_factory=dict)
     wall_time_s: float = 0.0
 

@@ -29,7 +29,7 @@ def run(case, progress: bool = False) -> Results:
     start = time.perf_counter()
     report = _progress_printer(case.name) if progress and sys.stderr.isatty() else None
     g = case.observable
-    backward = mc_layers = mc_backward = mc_stderr = None
+    backward = mc_layers = mc_backward = mc_stderr = mz = None
     if case.solver.method == "montecarlo":
         mc, q0, q0_err = _sample(case, case.solver)
         forward = [_summary_from_montecarlo(layer) for layer in mc.layers]
@@ -50,6 +50,8 @@ def run(case, progress: bool = False) -> Results:
             backward = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean)
             gap = abs(back.mean - back.mean_forward) / max(abs(back.mean_forward), 1e-300)
             diagnostics["backward_duality_gap"] = np.float64(gap)
+        if case.projection is not None:
+            mz = _reduce(case, solution, back if g is not None else None, forward, report is not None)
         if case.montecarlo is not None:
             mc, q0, mc_stderr = _sample(case, case.montecarlo, [layer.marginal_x for layer in forward])
             mc_layers = mc.layers
@@ -61,9 +63,21 @@ def run(case, progress: bool = False) -> Results:
     return Results(
         case_name=case.name, case_toml=case.toml, method=case.solver.method, forward=forward,
         backward=backward, montecarlo=mc_layers, montecarlo_backward=mc_backward,
-        montecarlo_backward_stderr=mc_stderr, diagnostics=diagnostics,
+        montecarlo_backward_stderr=mc_stderr, mz=mz, diagnostics=diagnostics,
         wall_time_s=time.perf_counter() - start,
     )
+
+
+def _reduce(case, solution, back, forward, progress: bool):
+    """The Mori-Zwanzig reduction of a grid solution, summarized."""
+    from .mz import reduce_network
+
+    report = None
+    if progress and sys.stderr.isatty():
+        sys.stderr.write("\n")
+        report = _progress_printer(case.name, "memory kernels of layer")
+    mz = reduce_network(solution, case.projection, back, progress=report)
+    return mz.summary([layer.marginal_x for layer in forward])
 
 
 def summarize_forward(solution: ForwardSolution, marginal_points: int = 201) -> list[LayerSummary]:
@@ -117,9 +131,9 @@ def _points(case) -> np.ndarray:
     return np.asarray(case.points, dtype=np.float64)
 
 
-def _progress_printer(name: str):
+def _progress_printer(name: str, what: str = "layer"):
     def report(done: int, total: int) -> None:
-        sys.stderr.write(f"\r{name}: layer {done}/{total}")
+        sys.stderr.write(f"\r{name}: {what} {done}/{total}")
         sys.stderr.flush()
 
     return report

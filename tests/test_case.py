@@ -84,7 +84,7 @@ INVALID = [
     ("observable.points=[[0.0]]", "observable.points"),                   # width != N_0
     ("observable.points=[0.0, 0.0]", "observable.points"),                # not (P, N_0)
     ("observable.kind='quadratic'", "observable.kind"),
-    ("projection.kind='chorin'", "projection"),                           # not in this version
+    ("projection.kind='chorin'", "projection.keep"),                      # keep is required
     ("montecarlo.samples=1", "montecarlo.samples"),
     ("montecarlo.seeds=1", "montecarlo.seeds"),
     ("montecarlo.seed=-3", "montecarlo.seed"),
@@ -257,10 +257,15 @@ def test_bad_toml_is_a_case_error(tmp_path):
     assert err.value.key == str(path) and "line 2" in str(err.value)
 
 
-def test_cuda_and_projection_say_not_in_this_version():
+def test_cuda_says_not_in_this_version():
     with pytest.raises(CaseError) as err:
         loads_case(VALID, ["solver.backend=cuda"])
     assert "not available in this version" in err.value.rule
-    with pytest.raises(CaseError) as err:
-        loads_case(VALID, ["projection.kind=chorin", "projection.keep=[0]"])
-    assert "not supported by this version" in err.value.rule and "Mori-Zwanzig" in err.value.rule
+
+
+def test_projection_is_validated_and_written_out_with_defaults():
+    case = loads_case(VALID, ["projection.kind=chorin", "projection.keep=[0]"])
+    assert case.projection.keep == (0,) and case.projection.memory is None
+    assert case.table["projection"] == {"kind": "chorin", "keep": [0], "reference": "marginal", "memory": "full",
+                                         "tol": 1e-3}
+    assert loads_case(case.toml).table == case.table  # the effective case validates to itself

@@ -19,6 +19,7 @@ import tomli_w
 from .._validate import integer, real_array
 from ..errors import CaseError
 from ..network import InputLaw, Network, make_input, make_network
+from ..mz.spec import ProjectionSpec
 from ..observables import Observable, make_observable
 from ..options import BACKENDS, MonteCarloOptions, SolverOptions, make_options
 
@@ -51,6 +52,8 @@ class Case:
     montecarlo : MonteCarloOptions or None
         The ``[montecarlo]`` reference run beside the solution.
     output_path : str or None
+    projection : ProjectionSpec or None
+        The ``[projection]`` (Mori-Zwanzig reduction) to run after the solve.
     table : dict
         The effective case as plain data: the case after overrides, with the
         defaults of ``[case]``, ``[solver]`` and ``[montecarlo]`` written out
@@ -68,6 +71,7 @@ class Case:
     montecarlo: MonteCarloOptions | None = None
     output_path: str | None = None
     table: dict = field(default_factory=dict)
+    projection: ProjectionSpec | None = None
 
     @property
     def toml(self) -> str:
@@ -265,9 +269,6 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
         raise CaseError("case.name", "must be a non-empty string without '/', '\\' or NUL "
                         "(it names the default result file <name>.h5)", name)
     seed = integer(meta.get("seed", 0), "case.seed", 0)
-    if _section(table, "projection") is not None:
-        raise CaseError("projection", "is not supported by this version yet (Mori-Zwanzig reduction is planned)",
-                        table["projection"])
 
     network = make_network(_section(table, "network", required=True), "network", base_dir)
     law = make_input(_section(table, "input", required=True), "input")
@@ -300,6 +301,17 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
         if raw_points is not None:
             points = real_array(raw_points, "observable.points", 2, (None, network.widths[0]))
 
+    projection = None
+    proj_table = _section(table, "projection")
+    if proj_table is not None:
+        projection = ProjectionSpec.from_table(proj_table, network.widths, "projection")
+        if method != "grid":
+            raise CaseError("solver.method", "must be 'grid' when [projection] is given (the Mori-Zwanzig "
+                            "reduction is built on tensor grids)", method)
+        if law.is_atomic:
+            raise CaseError("input.kind", "must not be 'point' when [projection] is given (the reduction "
+                            "projects the input density)", "point")
+
     mc = _section(table, "montecarlo")
     montecarlo = make_options("montecarlo", dict(mc), "montecarlo") if mc is not None else None
 
@@ -309,13 +321,14 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     if output_path is not None and (not isinstance(output_path, str) or not output_path):
         raise CaseError("output.path", "must be a non-empty path string", output_path)
     effective = _effective(table, {"name": name, "seed": seed}, {"method": method, "backend": backend}, solver,
-                           montecarlo)
-    return Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective)
+                           montecarlo, projection)
+    return Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective,
+                projection)
 
 
-def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo) -> dict:
-    """The case as run: ``table`` with the defaults of [case], [solver] and
-    [montecarlo] written out, sections in canonical order. Validating it again
+def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo, projection) -> dict:
+    """The case as run: ``table`` with the defaults of [case], [solver],
+    [projection] and [montecarlo] written out, sections in canonical order. Validating it again
     gives the same case (and the same table)."""
     def options(opt) -> dict:
         return _plain({k: v for k, v in opt.to_dict().items() if v is not None}, opt.key)
@@ -325,4 +338,6 @@ def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions
     out["solver"] = {**solver_head, **options(solver)}
     if montecarlo is not None:
         out["montecarlo"] = options(montecarlo)
+    if projection is not None:
+        out["projection"] = projection.to_dict()
     return {name: out[name] for name in SECTIONS if name in out}

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ResultFileError
-from ..results import BackwardSummary, LayerSummary, MonteCarloLayer, Results
+from ..results import BackwardSummary, LayerSummary, MonteCarloLayer, MZSummary, Results
 
 __all__ = ["SCHEMA_VERSION", "write_results", "read_results", "describe"]
 
@@ -146,6 +146,8 @@ def _write(f: h5py.File, r: Results) -> None:
             if r.montecarlo_backward_stderr is not None:
                 _dataset(g, "q0_stderr", r.montecarlo_backward_stderr)
             _dataset(g, "mean", r.montecarlo_backward.mean, "Monte Carlo E[g(X_L)]")
+    if r.mz is not None:
+        _write_mz(f.create_group("mz"), r.mz)
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
         text = _DIAGNOSTICS.get(name, f"solver diagnostic {name!r}")
@@ -153,6 +155,61 @@ def _write(f: h5py.File, r: Results) -> None:
             diag.create_dataset(name, data=value, dtype=h5py.string_dtype()).attrs["description"] = text
         else:
             _dataset(diag, name, np.asarray(value), text)
+
+
+_MZ_ARRAYS = {
+    "kept": "kept neuron indices",
+    "memory_norm": "[n, lag] norm of the memory kernel of that lag producing layer n+1 (lag 0: streaming "
+                   "operator; NaN where lag > n)",
+    "kappa": "(L,) measured norm of the orthogonal dynamics Q_{n+1} N_n Q_n per layer",
+    "kappa_bound": "(L,) a-priori bound on kappa (NaN where none applies)",
+    "dobrushin": "(L,) Dobrushin coefficient bound of each layer (gaussian noise; NaN otherwise)",
+    "canonical_correlation": "(L,) top canonical correlation of (X_n, X_n+1) for linear-gaussian layers (else NaN)",
+    "error": "(L+1,) L1 distance between reduced and full kept marginals, per layer",
+    "truncation_error": "[h, n] L1 distance of kept marginals with memory truncated at lag h",
+}
+
+
+def _write_mz(g: h5py.Group, mz) -> None:
+    for key, value in mz.spec.items():
+        g.attrs[key] = np.asarray(value) if isinstance(value, list) else value
+    g.attrs["norm"] = mz.norm
+    g.attrs["decay_rate"] = float(mz.decay_rate)
+    g.attrs["min_memory"] = int(mz.min_memory)
+    g.attrs["seconds"] = float(mz.seconds)
+    for name, text in _MZ_ARRAYS.items():
+        _dataset(g, name, getattr(mz, name), text)
+    for n, (x, pdf) in enumerate(zip(mz.reduced_x, mz.reduced_pdf)):
+        layer = g.create_group(f"reduced/layer_{n:03d}")
+        _dataset(layer, "marginals/x", x, "kept neurons' abscissae (rows of /forward marginals/x)")
+        _dataset(layer, "marginals/pdf", pdf, "kept neurons' marginal densities from the reduced equation")
+    if mz.backward_error is not None:
+        _dataset(g, "backward/error", mz.backward_error,
+                 "(L+1,) sup distance between reduced and projected full conditional expectations")
+        _dataset(g, "backward/truncation_error", mz.backward_truncation_error,
+                 "[h, n] that distance with memory truncated at lag h")
+
+
+def _read_mz(g: h5py.Group) -> MZSummary:
+    spec = {}
+    for key in ("kind", "keep", "reference", "basis", "memory", "tol"):
+        if key in g.attrs:
+            value = g.attrs[key]
+            spec[key] = value.tolist() if isinstance(value, np.ndarray) else (
+                value.item() if isinstance(value, np.generic) else value)
+    reduced = _layers(g["reduced"])
+    back = g.get("backward")
+    return MZSummary(
+        spec=spec, kept=g["kept"][()], norm=str(g.attrs["norm"]), memory_norm=g["memory_norm"][()],
+        kappa=g["kappa"][()], kappa_bound=g["kappa_bound"][()], dobrushin=g["dobrushin"][()],
+        canonical_correlation=g["canonical_correlation"][()], decay_rate=float(g.attrs["decay_rate"]),
+        reduced_x=[layer["marginals/x"][()] for layer in reduced],
+        reduced_pdf=[layer["marginals/pdf"][()] for layer in reduced],
+        error=g["error"][()], truncation_error=g["truncation_error"][()], min_memory=int(g.attrs["min_memory"]),
+        backward_error=back["error"][()] if back is not None else None,
+        backward_truncation_error=back["truncation_error"][()] if back is not None else None,
+        seconds=float(g.attrs.get("seconds", 0.0)),
+    )
 
 
 def _provenance() -> dict:
@@ -234,7 +291,8 @@ def _read(f: h5py.File) -> Results:
     return Results(
         case_name=str(f.attrs["case_name"]), case_toml=str(f["case"].attrs["toml"]), method=str(f.attrs["method"]),
         forward=forward, backward=backward, montecarlo=montecarlo, montecarlo_backward=mc_back,
-        montecarlo_backward_stderr=mc_err, diagnostics=diagnostics, wall_time_s=float(f.attrs["wall_time_s"]),
+        montecarlo_backward_stderr=mc_err, mz=_read_mz(f["mz"]) if "mz" in f else None, diagnostics=diagnostics,
+        wall_time_s=float(f.attrs["wall_time_s"]),
     )
 
 
@@ -280,7 +338,30 @@ def describe(path) -> str:
         if err is None or np.shape(err) != np.shape(mcb.q0):
             err = np.full(np.shape(mcb.q0), np.nan)
         lines += _elide([f"  MC q0({_vector(p, 3)}) = {q:.6g} +- {e:.1g}" for p, q, e in zip(mcb.points, mcb.q0, err)])
+    if r.mz is not None:
+        lines += _describe_mz(r.mz)
     return "\n".join(lines)
+
+
+def _describe_mz(mz) -> list[str]:
+    spec = mz.spec
+    detail = f"reference {spec.get('reference')}" if spec.get("kind") == "chorin" else f"basis {spec.get('basis')}"
+    lines = [f"Mori-Zwanzig: {spec.get('kind')} projection onto neurons {[int(k) for k in mz.kept]}, {detail}, "
+             f"memory {spec.get('memory')}; norm {mz.norm}",
+             f"{'layer':>5} {'kappa':>9} {'bound':>9} {'L1 error':>9}  memory norm by lag 0, 1, 2, ..."]
+    rows = []
+    for n in range(mz.kappa.size):
+        norms = mz.memory_norm[n, : n + 1]
+        rows.append(f"{n + 1:>5} {mz.kappa[n]:9.3g} {mz.kappa_bound[n]:9.3g} {mz.error[n + 1]:9.2e}  "
+                    f"{_vector(norms, 2)}")
+    lines += _elide(rows)
+    worst = np.max(mz.truncation_error, axis=1)
+    lines.append("largest L1 error with memory h = 0, 1, ...: " + _vector(worst, 2))
+    tol = spec.get("tol")
+    shallow = (f"memory h = {mz.min_memory} keeps every layer within {tol:g}" if mz.min_memory >= 0
+               else f"no truncation keeps every layer within {tol:g}")
+    lines.append(f"decay rate of memory with lag: {mz.decay_rate:.3g}; {shallow}")
+    return lines
 
 
 def _vector(v: np.ndarray, precision: int) -> str:

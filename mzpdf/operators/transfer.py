@@ -131,6 +131,43 @@ class GridTransition:
             return out
         return self._dense(zvalues, transpose=True)
 
+    # -- many vectors at once --------------------------------------------------
+    def kernel_blocks(self, max_elements: int = _DENSE_BLOCK):
+        """Yield ``(j0, j1, K[:, j0:j1])``: the kernel matrix ``K_ij`` of shape
+        (target.size, J) in blocks of source columns, each at most
+        ``max_elements`` entries (built from the per-neuron factor tables)."""
+        n_dim, m = self.target.ndim, self.target.shape[0]
+        n_src = self.mapped.shape[0]
+        step = max(1, max_elements // self.target.size)
+        noise = self.layer.noise
+        for j0 in range(0, n_src, step):
+            j1 = min(j0 + step, n_src)
+            tables = np.empty((n_dim, m, j1 - j0))
+            _kernels.fill_factor_tables(noise.code, noise.scale, self._ynodes, self.mapped[j0:j1], tables)
+            block = tables[0]
+            for k in range(1, n_dim):  # Khatri-Rao product, C order over output neurons
+                block = (block[:, None, :] * tables[k][None, :, :]).reshape(-1, j1 - j0)
+            yield j0, j1, block
+
+    def forward_matmat(self, coeffs: np.ndarray) -> np.ndarray:
+        """``out[:, b] = sum_j K_ij coeffs[j, b]`` for a block of vectors: (J, B) -> (target.size, B).
+
+        The kernel is formed block by block and applied with one matrix
+        product per block, so B vectors cost little more than one."""
+        coeffs = np.asarray(coeffs, dtype=np.float64)
+        out = np.zeros((self.target.size, coeffs.shape[1]))
+        for j0, j1, block in self.kernel_blocks():
+            out += block @ coeffs[j0:j1]
+        return out
+
+    def backward_matmat(self, zvalues: np.ndarray) -> np.ndarray:
+        """``out[j, b] = sum_i K_ij zvalues[i, b]``: (target.size, B) -> (J, B)."""
+        zvalues = np.asarray(zvalues, dtype=np.float64)
+        out = np.empty((self.mapped.shape[0], zvalues.shape[1]))
+        for j0, j1, block in self.kernel_blocks():
+            out[j0:j1] = block.T @ zvalues
+        return out
+
     def _dense(self, vec: np.ndarray, transpose: bool) -> np.ndarray:
         n_dim, m = self.target.ndim, self.target.shape[0]
         n_src = self.mapped.shape[0]

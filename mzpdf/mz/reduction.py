@@ -1,0 +1,348 @@
+"""Exact Mori-Zwanzig equations of a network on tensor grids (SPEC 4).
+
+With projections ``P_n = E_n R_n`` (see :mod:`mzpdf.mz.projections`) and
+reduced densities ``r_n = R_n p_n``, the forward equation is
+
+    r_{n+1} = sum_{k=0}^{n} K[n, k] r_k + f_n,
+    K[n, k] = R_{n+1} N_n Q_n N_{n-1} ... Q_{k+1} N_k E_k,
+    f_n     = R_{n+1} N_n Q_n ... Q_1 N_0 Q_0 p_0,
+
+where ``K[n, n]`` is the streaming (Markovian) operator and ``K[n, k]`` for
+``k < n`` the memory kernel of lag ``n - k``; ``f_n`` (the noise term, lag n)
+carries the part of the input the projection does not see. Every kernel is
+computed from the full operators by pushing the columns of ``E_k`` through the
+orthogonal dynamics, all sources of a layer in one blocked matrix product.
+
+The observable equation uses the adjoint kernels ``H_n^-1 K[j-1, n]^T H_j``
+(``H`` the reduced pairing) and its own noise term
+``R_n M_n Q_{n+1} ... Q_L g``. Truncating memory at lag h keeps the terms of
+lag <= h: a recursion on the kept neurons that remembers h layers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, svds
+
+from ..operators.solve import BackwardSolution, ForwardSolution
+from ..results import MZSummary
+from ..operators import _kernels as _op_kernels
+from .bounds import canonical_correlations, dobrushin_coefficient
+from ._kernels import chorin_column_norms
+from .projections import ChorinProjection, Projection
+from .spec import ProjectionSpec
+
+__all__ = ["MoriZwanzig", "reduce_network"]
+
+_kernels_block = 2**22  # entries of the factor tables handled at once
+
+
+@dataclass(frozen=True, eq=False)
+class MoriZwanzig:
+    """The exact reduced equations of one forward solution, and what they say
+    about memory.
+
+    Attributes
+    ----------
+    spec : ProjectionSpec
+    projections : list of Projection
+        ``L + 1``, one per layer.
+    kernels : dict
+        ``kernels[n, k]``: reduced density kernel from layer k to layer n + 1.
+    noise : list of ndarray
+        ``L`` forward noise terms ``f_n``.
+    projected : list of ndarray
+        ``R_n p_n`` of the full solution (what the reduced recursion must give).
+    kappa : (L,) ndarray
+        ``||Q_{n+1} N_n Q_n||`` (equivalently ``||Q_n M_n Q_{n+1}||``) in the
+        projection's norm.
+    kappa_bound : (L,) ndarray
+        A-priori bound on kappa: ``||Q_{n+1}||_1 delta_n ||Q_n||_1`` with
+        delta_n the Dobrushin coefficient (Chorin: ``Q_n`` maps into mass-zero
+        densities, which ``N_n`` contracts by delta_n); the top canonical
+        correlation (Mori, linear-gaussian layers); NaN where no bound applies.
+    dobrushin, canonical_correlation : (L,) ndarray
+        The two a-priori coefficients per layer (NaN where they do not apply).
+    backward_noise, backward_projected : list or None
+        Observable-side noise terms and ``R_n q_n`` when an observable was given.
+    seconds : float
+        Wall time of the kernel computation.
+    """
+
+    spec: ProjectionSpec
+    projections: list
+    kernels: dict
+    noise: list
+    projected: list
+    kappa: np.ndarray
+    kappa_bound: np.ndarray
+    dobrushin: np.ndarray
+    canonical_correlation: np.ndarray
+    backward_noise: list | None = None
+    backward_projected: list | None = None
+    seconds: float = 0.0
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return len(self.noise)
+
+    @property
+    def norm_name(self) -> str:
+        return self.projections[0].norm_name
+
+    # -- memory ---------------------------------------------------------------
+    def memory_norm(self) -> np.ndarray:
+        """``[n, lag]``: norm of ``K[n, n - lag]`` (lag 0 is the streaming
+        operator); NaN where ``lag > n``."""
+        L = self.depth
+        out = np.full((L, L), np.nan)
+        for (n, k), kern in self.kernels.items():
+            out[n, n - k] = self.projections[n + 1].kernel_norm(kern, self.projections[k])
+        return out
+
+    def decay_rate(self) -> float:
+        """Geometric decay rate of the memory kernels of the deepest layer with
+        lag >= 1, from a least-squares fit of log norm against lag (NaN with
+        fewer than two nonzero kernels)."""
+        row = self.memory_norm()[-1, 1:]
+        lags = np.arange(1, row.size + 1)
+        ok = np.isfinite(row) & (row > 0)
+        if ok.sum() < 2:
+            return float("nan")
+        slope = np.polyfit(lags[ok], np.log(row[ok]), 1)[0]
+        return float(np.exp(slope))
+
+    # -- the reduced recursions ----------------------------------------------
+    def forward(self, memory: int | None = None) -> list[np.ndarray]:
+        """Reduced densities ``r_0 ... r_L`` from the recursion with lags
+        ``<= memory`` (``None``: all, exact)."""
+        h = self.depth if memory is None else memory
+        r = [self.projected[0]]
+        for n in range(self.depth):
+            nxt = self.noise[n].copy() if n <= h else np.zeros_like(self.noise[n])
+            for k in range(max(0, n - h), n + 1):
+                nxt += self.kernels[n, k] @ r[k]
+            r.append(nxt)
+        return r
+
+    def backward(self, memory: int | None = None) -> list[np.ndarray]:
+        """Reduced observables ``s_0 ... s_L`` (``s_L = R_L g``) from the
+        adjoint recursion with lags ``<= memory``."""
+        if self.backward_noise is None:
+            raise ValueError("no observable was given to the reduction")
+        L = self.depth
+        h = L if memory is None else memory
+        s = [None] * (L + 1)
+        s[L] = self.backward_projected[L]
+        for n in range(L - 1, -1, -1):
+            acc = self.backward_noise[n].copy() if L - 1 - n <= h else np.zeros_like(self.backward_noise[n])
+            h_n = self.projections[n].pairing
+            for j in range(n + 1, min(L, n + 1 + h) + 1):
+                kern = self.kernels[j - 1, n]
+                acc += np.linalg.solve(h_n, kern.T @ (self.projections[j].pairing @ s[j]))
+            s[n] = acc
+        return s
+
+    def kept_marginals(self, reduced: list[np.ndarray]) -> list[np.ndarray]:
+        """Nodal kept-neuron marginals (on each layer's kept grid) of reduced densities."""
+        return [proj.kept_marginal(r) for proj, r in zip(self.projections, reduced)]
+
+    def marginal_error(self, memory: int | None = None) -> np.ndarray:
+        """``(L+1,)`` L1 distance between the kept marginals of the reduced
+        recursion and of the full solution."""
+        reduced = self.kept_marginals(self.forward(memory))
+        exact = self.kept_marginals(self.projected)
+        return np.array([p.kept_grid.weights @ np.abs(a - b) for p, a, b in zip(self.projections, reduced, exact)])
+
+    def truncation_error(self) -> np.ndarray:
+        """``[h, n]``: :meth:`marginal_error` with memory ``h = 0 .. L-1``
+        (``h = L - 1`` keeps every term)."""
+        return np.stack([self.marginal_error(h) for h in range(self.depth)])
+
+    def min_memory(self, tol: float | None = None) -> int:
+        """Smallest lag h whose truncated recursion keeps every layer's kept
+        marginal within ``tol`` (L1) of the full solution; -1 if none does."""
+        tol = self.spec.tol if tol is None else tol
+        for h, err in enumerate(self.truncation_error()):
+            if np.max(err) <= tol:
+                return h
+        return -1
+
+    def backward_error(self, memory: int | None = None) -> np.ndarray:
+        """``(L+1,)`` sup-norm distance, on each layer's nodes, between the
+        reduced conditional expectation ``E s_n`` and the projected full one."""
+        return np.array([np.max(np.abs(p.extend_fn((a - b)[:, None])))
+                         for p, a, b in zip(self.projections, self.backward(memory), self.backward_projected)])
+
+    def summary(self, abscissae: list[np.ndarray]) -> MZSummary:
+        """The reduction as stored in a result file; ``abscissae[n]`` is layer
+        n's (N_n, m) marginal abscissae, of which the kept rows are used."""
+        memory = self.spec.memory
+        xs, pdfs = [], []
+        for proj, nodal, x in zip(self.projections, self.kept_marginals(self.forward(memory)), abscissae):
+            rows = np.asarray(x)[list(proj.keep)]
+            grid = proj.kept_grid
+            pdfs.append(np.stack([grid.rules[i].interpolation_matrix(rows[i]) @ grid.marginal(nodal, i)
+                                  for i in range(grid.ndim)]))
+            xs.append(rows)
+        has_back = self.backward_noise is not None
+        return MZSummary(
+            spec=self.spec.to_dict(), kept=np.array(self.spec.keep), norm=self.norm_name,
+            memory_norm=self.memory_norm(), kappa=self.kappa, kappa_bound=self.kappa_bound,
+            dobrushin=self.dobrushin, canonical_correlation=self.canonical_correlation,
+            decay_rate=self.decay_rate(), reduced_x=xs, reduced_pdf=pdfs, error=self.marginal_error(memory),
+            truncation_error=self.truncation_error(), min_memory=self.min_memory(),
+            backward_error=self.backward_error(memory) if has_back else None,
+            backward_truncation_error=np.stack([self.backward_error(h) for h in range(self.depth)])
+            if has_back else None,
+            seconds=self.seconds,
+        )
+
+
+def reduce_network(forward: ForwardSolution, spec: ProjectionSpec, backward: BackwardSolution | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> MoriZwanzig:
+    """Compute the exact MZ equations of ``forward`` for the projection ``spec``.
+
+    Parameters
+    ----------
+    forward : ForwardSolution
+        A tensor-grid solution (not from a point input).
+    spec : ProjectionSpec
+    backward : BackwardSolution, optional
+        The pullback of an observable on the same grids; adds the observable
+        equation's noise terms and projected conditional expectations.
+    progress : callable, optional
+        ``progress(done, total)`` after each layer.
+    """
+    if forward.densities[0] is None:
+        raise ValueError("the Mori-Zwanzig reduction needs an input density, not a point input")
+    start = time.perf_counter()
+    L = forward.depth
+    proj = [spec.build(d.grid, d.values) for d in forward.densities]
+    kernels, noise, kappa = {}, [], np.zeros(L)
+    inflight: list[tuple[int, np.ndarray]] = []  # (source layer k, Q_n N_{n-1} ... N_k E_k)
+    rest = proj[0].complement(forward.densities[0].values[:, None])  # Q_0 p_0, then the noise chain
+    for n in range(L):
+        t = forward.transitions[n]
+        here, there = proj[n], proj[n + 1]
+        sources = [(n, here.extend(np.eye(here.dim)))] + inflight
+        stacked = np.hstack([cols for _, cols in sources] + [rest])
+        pushed = t.forward_matmat(t.source_weights[:, None] * stacked)
+        inflight, offset = [], 0
+        for k, cols in sources:
+            block = pushed[:, offset : offset + cols.shape[1]]
+            offset += cols.shape[1]
+            reduced = there.restrict(block)
+            kernels[n, k] = reduced
+            if n + 1 < L:
+                inflight.append((k, block - there.extend(reduced)))
+        reduced = there.restrict(pushed[:, -1:])
+        noise.append(reduced[:, 0])
+        rest = pushed[:, -1:] - there.extend(reduced)
+        kappa[n] = _kappa(t, here, there, pushed[:, : here.dim])
+        if progress is not None:
+            progress(n + 1, L)
+    projected = [p.restrict(d.values[:, None])[:, 0] for p, d in zip(proj, forward.densities)]
+
+    dob = np.array([dobrushin_coefficient(layer, d.grid.box) for layer, d in zip(forward.network, forward.densities)])
+    canon = canonical_correlations(forward.network, forward.input_law)
+    if spec.kind == "chorin":
+        q_norm = np.array([2.0 * (1.0 - np.min(p.reference * p.dropped_grid.weights)) if p.dropped else 0.0
+                           for p in proj])
+        bound = q_norm[1:] * dob * q_norm[:-1]
+    else:
+        bound = canon.copy()
+
+    b_noise = b_projected = None
+    if backward is not None:
+        b_noise = [None] * L
+        g = np.asarray(backward.values[L], dtype=np.float64)[:, None]
+        rest = proj[L].complement_fn(g)
+        for n in range(L - 1, -1, -1):
+            t = forward.transitions[n]
+            pulled = t.backward_matmat(t.target.weights[:, None] * rest)
+            b_noise[n] = proj[n].restrict_fn(pulled)[:, 0]
+            rest = proj[n].complement_fn(pulled)
+        b_projected = [p.restrict_fn(np.asarray(q)[:, None])[:, 0] for p, q in zip(proj, backward.values)]
+    return MoriZwanzig(spec, proj, kernels, noise, projected, kappa, bound, dob, canon, b_noise, b_projected,
+                       time.perf_counter() - start)
+
+
+def _kappa(t, here: Projection, there: Projection, streamed: np.ndarray) -> float:
+    """``||Q_{n+1} N_n Q_n||`` in the projection's norm; ``streamed = N_n E_n``."""
+    if isinstance(here, ChorinProjection):
+        return _kappa_l1(t, here, there, streamed)
+    return _kappa_l2(t, here, there)
+
+
+def _kappa_l1(t, here: ChorinProjection, there: ChorinProjection, streamed: np.ndarray) -> float:
+    """Exact L1 norm: the largest ``||Q N Q e_j||_1 / ||e_j||_1`` over nodal
+    unit densities e_j, with ``N Q e_j = w_j K[:, j] - w~_j (N E)[:, j^]``
+    (``R e_j = w~_j`` times the unit vector of j's kept node j^). One numba
+    pass per source node; the kernel matrix is never stored."""
+    if not here.dropped and not there.dropped:
+        return 0.0
+    kept_src, wdrop_src = here.node_split
+    kept_out, wdrop_out = there.node_split
+    drop_out = there.dropped_index
+    digits = np.stack(np.unravel_index(np.arange(t.target.size), t.target.shape), axis=1)
+    noise = t.layer.noise
+    n_src = t.mapped.shape[0]
+    step = max(1, _kernels_block // (t.target.ndim * t.target.shape[0]))
+    best = 0.0
+    for j0 in range(0, n_src, step):
+        j1 = min(j0 + step, n_src)
+        tables = np.empty((t.target.ndim, t.target.shape[0], j1 - j0))
+        _op_kernels.fill_factor_tables(noise.code, noise.scale, np.stack(t.target.axes), t.mapped[j0:j1], tables)
+        norms = np.empty(j1 - j0)
+        chorin_column_norms(tables, digits, np.ascontiguousarray(t.source_weights[j0:j1]),
+                            np.ascontiguousarray(kept_src[j0:j1]), np.ascontiguousarray(wdrop_src[j0:j1]),
+                            np.ascontiguousarray(streamed), kept_out, drop_out, wdrop_out, t.target.weights,
+                            there.reference, there.dim, norms)
+        best = max(best, float(norms.max()))
+    return best
+
+
+def _kappa_l1_numpy(t, here: ChorinProjection, there: ChorinProjection, streamed: np.ndarray) -> float:
+    """NumPy twin of :func:`_kappa_l1` (blocked, the kernel matrix formed
+    block by block); used by the tests."""
+    kept_index, dropped_weight = here.node_split
+    w = t.source_weights
+    best = 0.0
+    for j0, j1, block in t.kernel_blocks():
+        cols = block * w[j0:j1] - streamed[:, kept_index[j0:j1]] * dropped_weight[j0:j1]
+        cols = there.complement(cols)
+        best = max(best, float(np.max((there.grid.weights @ np.abs(cols)) / w[j0:j1])))
+    return best
+
+
+def _kappa_l2(t, here, there) -> float:
+    """Largest singular value of ``D_n^1/2 Q_n M_n Q_{n+1} D_{n+1}^-1/2`` with
+    ``D = diag(w mu)``: the norm of ``Q M Q`` from L2(mu_{n+1}) to L2(mu_n)."""
+    d_in = here.grid.weights * here.weight
+    d_out = there.grid.weights * there.weight
+    sqrt_in = np.sqrt(d_in)
+    inv_out = np.divide(1.0, np.sqrt(d_out), out=np.zeros_like(d_out), where=d_out > 0)
+    v = t.target.weights
+
+    def matvec(x):
+        u = there.complement_fn((inv_out * np.ravel(x))[:, None])
+        u = t.backward_sum(v * u[:, 0])
+        return sqrt_in * here.complement_fn(u[:, None])[:, 0]
+
+    def rmatvec(y):  # the transpose of each factor, in reverse order
+        y = (sqrt_in * np.ravel(y))[:, None]
+        y = y - d_in[:, None] * here.extend_fn(here.restrict_fn(y / np.where(d_in > 0, d_in, 1.0)[:, None]))
+        y = (v * t.forward_sum(y[:, 0]))[:, None]
+        y = y - d_out[:, None] * there.extend_fn(there.restrict_fn(
+            np.divide(y, d_out[:, None], out=np.zeros_like(y), where=d_out[:, None] > 0)))
+        return inv_out * y[:, 0]
+
+    op = LinearOperator((d_in.size, d_out.size), matvec=matvec, rmatvec=rmatvec, dtype=float)
+    if min(op.shape) <= 2:
+        return float(np.linalg.norm(op @ np.eye(op.shape[1]), 2))
+    return float(svds(op, k=1, return_singular_vectors=False, tol=1e-10, random_state=0)[0])
