@@ -107,10 +107,11 @@ class MoriZwanzig:
     def decay_rate(self) -> float:
         """Geometric decay rate of the memory kernels of the deepest layer with
         lag >= 1, from a least-squares fit of log norm against lag (NaN with
-        fewer than two nonzero kernels)."""
-        row = self.memory_norm()[-1, 1:]
+        fewer than two kernels above round-off, 1e-12 of the streaming norm)."""
+        norms = self.memory_norm()
+        row = norms[-1, 1:]
         lags = np.arange(1, row.size + 1)
-        ok = np.isfinite(row) & (row > 0)
+        ok = np.isfinite(row) & (row > 1e-12 * norms[-1, 0])  # below that: round-off, not memory
         if ok.sum() < 2:
             return float("nan")
         slope = np.polyfit(lags[ok], np.log(row[ok]), 1)[0]
