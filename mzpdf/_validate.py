@@ -18,6 +18,8 @@ def real_array(value, key: str, ndim: int, shape: tuple | None = None) -> np.nda
         raise CaseError(key, f"must be a {_noun(ndim)} of numbers", value) from None
     if arr.ndim != ndim:
         raise CaseError(key, f"must be a {_noun(ndim)} of numbers", value)
+    if arr.size == 0:
+        raise CaseError(key, f"must be a non-empty {_noun(ndim)} of numbers", value)
     if shape is not None:
         for axis, (want, got) in enumerate(zip(shape, arr.shape)):
             if want is not None and want != got:

@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a case entry (repeatable)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
+    run.add_argument("--resume", action="store_true",
+                     help="continue an interrupted run of the same case from its layer checkpoints")
+    run.add_argument("--strict", action="store_true",
+                     help="fail (exit 1, no result file) on any numerical-health warning")
 
     val = sub.add_parser("validate", help="check a case file without running it")
     val.add_argument("case", help="case file (TOML)")
@@ -65,6 +69,7 @@ def _output_path(case, explicit: str | None) -> tuple[Path, str]:
 
 def _cmd_run(args) -> int:
     from .io.case import load_case
+    from .io.checkpoint import Checkpoint
     from .io.hdf5 import describe, write_results
     from .run import run
 
@@ -74,11 +79,25 @@ def _cmd_run(args) -> int:
         raise CaseError(key, "must name a file, not a directory", str(out))
     if (out.exists() or out.is_symlink()) and not args.overwrite:  # refuse before computing
         raise CaseError(key, "must not name an existing file (pass --overwrite to replace it)", str(out))
-    results = run(case, progress=not args.quiet)
+    checkpoint = Checkpoint(out.with_name(f".{out.name}.checkpoint"), case.toml)
+    if checkpoint.directory.exists() and not args.resume and not args.quiet:
+        print(f"mzpdf: note: starting afresh; {checkpoint.directory} holds an interrupted run "
+              "(pass --resume to continue it)", file=sys.stderr)
+    results = run(case, progress=not args.quiet, checkpoint=checkpoint, resume=args.resume)
+    health = results.diagnostics.get("warnings")
+    if health and args.strict:
+        raise StrictError(f"--strict: numerical-health warnings, no result written (the layer checkpoints in "
+                          f"{checkpoint.directory} are kept: run again with --resume, without --strict, to write "
+                          f"the file): {'; '.join(health.splitlines())}")
     write_results(results, out, overwrite=args.overwrite)
+    checkpoint.clear()
     if not args.quiet:
         print(describe(out))
     return 0
+
+
+class StrictError(MzpdfError):
+    """A run that met a numerical-health warning under ``--strict``."""
 
 
 def _cmd_validate(args) -> int:

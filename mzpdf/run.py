@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 import numpy as np
 
+from .errors import MzpdfWarning
+from .memory import check_memory
 from .operators.solve import ForwardSolution, GridSolver
 from .results import BackwardSummary, LayerSummary, MonteCarloLayer, Results
 
 __all__ = ["run", "summarize_forward"]
 
 
-def run(case, progress: bool = False) -> Results:
+def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> Results:
     """Run ``case`` (a :class:`mzpdf.io.case.Case`) and return its results.
 
     Parameters
@@ -25,7 +28,35 @@ def run(case, progress: bool = False) -> Results:
     case : Case
     progress : bool
         Report each finished layer on stderr (only when stderr is a terminal).
+    checkpoint : mzpdf.io.checkpoint.Checkpoint, optional
+        Where the forward solve stores each finished layer.
+    resume : bool
+        Continue from ``checkpoint``'s layers when it holds this very case.
+
+    Numerical-health warnings (:class:`mzpdf.errors.MzpdfWarning`) are
+    re-issued and also listed, one per line, in ``diagnostics["warnings"]``.
+
+    Raises
+    ------
+    CaseError
+        Before any computation, when the case needs more memory than is
+        available (see :mod:`mzpdf.memory`).
     """
+    check_memory(case)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MzpdfWarning)
+        results = _run(case, progress, checkpoint, resume)
+    health = []
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if issubclass(w.category, MzpdfWarning):
+            health.append(f"{w.category.__name__}: {w.message}")
+    if health:
+        results.diagnostics["warnings"] = "\n".join(health)
+    return results
+
+
+def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
     start = time.perf_counter()
     report = _progress_printer(case.name) if progress and sys.stderr.isatty() else None
     g = case.observable
@@ -41,7 +72,13 @@ def run(case, progress: bool = False) -> Results:
             diagnostics["mean_stderr"] = np.float64(mc.g_stderr)
     else:
         solver = GridSolver(case.solver)
-        solution = solver.propagate(case.network, case.input, progress=report)
+        states, on_layer = [], None
+        if checkpoint is not None:
+            states = checkpoint.load() if resume else []
+            if not states:
+                checkpoint.start()
+            on_layer = checkpoint.save
+        solution = solver.propagate(case.network, case.input, progress=report, resume=states, on_layer=on_layer)
         forward = summarize_forward(solution, case.solver.marginal_points)
         diagnostics = dict(solution.diagnostics)
         if g is not None:

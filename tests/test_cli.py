@@ -186,7 +186,7 @@ def test_output_path_from_case_then_default_name(case_file, tmp_path, monkeypatc
 
 
 def test_failed_run_leaves_no_file(case_file, tmp_path, capsys, monkeypatch):
-    def boom(case, progress=False):
+    def boom(case, progress=False, **kwargs):
         raise RuntimeError("solver\nexploded")
 
     monkeypatch.setattr(sys.modules["mzpdf.run"], "run", boom)
@@ -212,7 +212,7 @@ def test_failed_write_leaves_no_file(case_file, tmp_path, capsys, monkeypatch):
 
 
 def test_debug_env_shows_the_traceback(case_file, tmp_path, monkeypatch):
-    def boom(case, progress=False):
+    def boom(case, progress=False, **kwargs):
         raise RuntimeError("exploded")
 
     monkeypatch.setattr(sys.modules["mzpdf.run"], "run", boom)

@@ -45,6 +45,7 @@ _DIAGNOSTICS = {
     "q0_stderr": "Monte Carlo standard error of q0",
     "mean_stderr": "Monte Carlo standard error of E[g(X_L)]",
     "montecarlo_mean_stderr": "standard error of the Monte Carlo reference's E[g(X_L)]",
+    "warnings": "numerical-health warnings of the run, one per line (category: message)",
 }
 
 
@@ -338,6 +339,9 @@ def describe(path) -> str:
         if err is None or np.shape(err) != np.shape(mcb.q0):
             err = np.full(np.shape(mcb.q0), np.nan)
         lines += _elide([f"  MC q0({_vector(p, 3)}) = {q:.6g} +- {e:.1g}" for p, q, e in zip(mcb.points, mcb.q0, err)])
+    if d.get("warnings"):
+        lines.append("numerical-health warnings:")
+        lines += _elide([f"  {w}" for w in str(d["warnings"]).splitlines()])
     if r.mz is not None:
         lines += _describe_mz(r.mz)
     return "\n".join(lines)

@@ -101,10 +101,13 @@ def make_activation(name: str, key: str = "activation", **params) -> Activation:
     CaseError
         For an unknown name, or a parameter the activation does not take.
     """
+    from ..errors import CaseError
+
     factory = ACTIVATIONS.get(name, key)
     try:
         return factory(**params)
     except TypeError:
-        from ..errors import CaseError
-
         raise CaseError(key, f"{name!r} takes no parameters {sorted(params)}", name) from None
+    except CaseError as err:  # a parameter's key sits beside the activation's
+        parent = key.rpartition(".")[0]
+        raise (err.under(parent) if parent else err) from None

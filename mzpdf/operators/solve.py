@@ -37,6 +37,13 @@ def _root(fn, lo: float, hi: float) -> float:
 # Mass that may leave a layer's box, as a multiple of the requested tail,
 # before a MassLossWarning is raised (tails of several neurons add up).
 _MASS_LOSS_FACTOR = 100.0
+# Negative probability mass tolerated before a NumericalHealthWarning (the
+# transfer sums are sums of non-negative terms; any negative mass is a defect).
+_NEGATIVE_MASS_TOL = 1e-10
+# Quadrature mass error |mass[n+1] - (mass[n] - lost_mass[n+1])| tolerated
+# before a MassLossWarning: beyond it the grid does not resolve the density
+# (too few nodes for the noise scale) and every moment is suspect.
+_QUADRATURE_MASS_TOL = 1e-2
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,8 +156,15 @@ class GridSolver:
 
     # -- forward ------------------------------------------------------------
     def propagate(self, network: Network, input_law: InputLaw,
-                  progress: Callable[[int, int], None] | None = None) -> ForwardSolution:
+                  progress: Callable[[int, int], None] | None = None, resume: list | None = None,
+                  on_layer: Callable[[int, dict], None] | None = None) -> ForwardSolution:
         """Densities of every layer: p_{n+1} = N_n p_n.
+
+        ``resume`` holds the states of layers 1, 2, ... of an earlier,
+        interrupted solve of the same problem (as given to ``on_layer``):
+        those layers are rebuilt from their boxes and nodal values instead of
+        recomputed, which gives the same numbers. ``on_layer(n, state)`` is
+        called after each computed layer n >= 1 (for checkpoints).
 
         Diagnostics: ``mass[n]`` is the quadrature mass of layer n;
         ``lost_mass[n]`` the mass cut by layer n's box (input tails for n = 0,
@@ -175,25 +189,36 @@ class GridSolver:
             mass[0] = density.integral()
             lost[0] = input_law.tail_mass(grid.box)
         densities, transitions = [density], []
-        rng = np.random.default_rng(12345)  # test functions of the duality check only
+        resume = list(resume or ())[:L]
         for n, layer in enumerate(network):
             start = time.perf_counter()
             coeffs = weights * (np.ones(1) if density is None else density.values)
-            mapped = layer.forward(points)
-            target = TensorGrid.from_box(self._target_box(layer, mapped, coeffs), opt.nodes, opt.rule)
-            t = assemble_transition(layer, points, weights, target, opt.kernel)
-            out = t.forward_sum(coeffs)
-            gap[n] = _duality_gap(t, coeffs, out, rng)
-            density = GridFunction(target, out)
+            if n < len(resume):  # rebuilt from an earlier solve's state
+                state = resume[n]
+                target = TensorGrid.from_box(state["box"], opt.nodes, opt.rule)
+                t = assemble_transition(layer, points, weights, target, str(state["kernel"]))
+                density = GridFunction(target, state["values"])
+                gap[n], lost[n + 1], seconds[n] = state["duality_gap"], state["lost_mass"], state["seconds"]
+            else:
+                mapped = layer.forward(points)
+                target = TensorGrid.from_box(self._target_box(layer, mapped, coeffs), opt.nodes, opt.rule)
+                t = assemble_transition(layer, points, weights, target, opt.kernel)
+                out = t.forward_sum(coeffs)
+                rng = np.random.default_rng([12345, n])  # test functions of the duality check only
+                gap[n] = _duality_gap(t, coeffs, out, rng)
+                density = GridFunction(target, out)
+                lost[n + 1] = float(coeffs @ (1.0 - t.inbox_mass))
+                seconds[n] = time.perf_counter() - start
             mass[n + 1] = density.integral()
-            lost[n + 1] = float(coeffs @ (1.0 - t.inbox_mass))
             qerr[n] = mass[n + 1] - (mass[n] - lost[n + 1])
-            self._check_health(n + 1, density, lost[n + 1], layer.n_out)
+            self._check_health(n + 1, density, lost[n + 1], layer.n_out, qerr[n])
             densities.append(density)
             transitions.append(t)
             kernel.append(t.algorithm)
             points, weights = target.points, target.weights
-            seconds[n] = time.perf_counter() - start
+            if on_layer is not None and n >= len(resume):
+                on_layer(n + 1, {"box": target.box, "values": density.values, "kernel": t.algorithm,
+                                 "duality_gap": gap[n], "lost_mass": lost[n + 1], "seconds": seconds[n]})
             if progress is not None:
                 progress(n + 1, L)
         diagnostics = {"mass": mass, "lost_mass": lost, "duality_gap": gap, "quadrature_mass_error": qerr,
@@ -233,9 +258,16 @@ class GridSolver:
             box[k, 1] = _root(above, edges[0], edges[-1] + r[k])
         return box
 
-    def _check_health(self, n: int, density: GridFunction, lost: float, width: int) -> None:
+    def _check_health(self, n: int, density: GridFunction, lost: float, width: int, qerr: float) -> None:
         if not np.all(np.isfinite(density.values)):
             warnings.warn(f"layer {n}: the density holds NaN or Inf", NumericalHealthWarning, stacklevel=3)
+        negative = -float(density.grid.weights @ np.minimum(density.values, 0.0))
+        if negative > _NEGATIVE_MASS_TOL:
+            warnings.warn(f"layer {n}: the density has negative mass {negative:.3g} (too few solver.nodes?)",
+                          NumericalHealthWarning, stacklevel=3)
+        if abs(qerr) > _QUADRATURE_MASS_TOL:
+            warnings.warn(f"layer {n}: quadrature mass error {qerr:.3g} (too few solver.nodes for the noise scale?)",
+                          MassLossWarning, stacklevel=3)
         if lost > _MASS_LOSS_FACTOR * self.options.tail * width:
             warnings.warn(f"layer {n}: mass {lost:.3g} left the box (solver.domain too small?)",
                           MassLossWarning, stacklevel=3)
