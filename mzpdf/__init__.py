@@ -22,24 +22,42 @@ Errors
 """
 __version__ = "0.1.0"
 
-from .discretization import GridFunction, TensorGrid
-from .errors import (
-    CaseError, MassLossWarning, MzpdfError, MzpdfWarning, NumericalHealthWarning, ResultFileError,
-    SingularDensityError,
-)
-from .io.case import Case, load_case
-from .io.hdf5 import read_results, write_results
-from .montecarlo import conditional_mean, simulate
-from .network import (
-    ACTIVATIONS, Activation, GaussianInput, GaussianNoise, InputLaw, LaplaceNoise, Layer, MixtureInput,
-    Network, NoiseLaw, NoNoise, PointInput, UniformInput, UniformNoise, load_npz, make_input, make_network,
-    random_network,
-)
-from .observables import LinearObservable, NeuronObservable, Observable
-from .operators import KoopmanOperator, TransferOperator
-from .operators.solve import BackwardSolution, ForwardSolution, GridSolver
-from .options import GridOptions, MonteCarloOptions
-from .results import Results
-from .run import run
+import importlib
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+# Public name -> the module that defines it. Submodules are imported on first
+# use (PEP 562), so that ``mzpdf validate`` or a refusal by the memory guard
+# does not pay for SciPy's and Numba's imports.
+_EXPORTS = {
+    "discretization": ("GridFunction", "TensorGrid"),
+    "errors": ("CaseError", "MassLossWarning", "MzpdfError", "MzpdfWarning", "NumericalHealthWarning",
+               "ResultFileError", "SingularDensityError"),
+    "io.case": ("Case", "load_case"),
+    "io.hdf5": ("read_results", "write_results"),
+    "montecarlo": ("conditional_mean", "simulate"),
+    "network": ("ACTIVATIONS", "Activation", "GaussianInput", "GaussianNoise", "InputLaw", "LaplaceNoise", "Layer",
+                "MixtureInput", "Network", "NoiseLaw", "NoNoise", "PointInput", "UniformInput", "UniformNoise",
+                "load_npz", "make_input", "make_network", "random_network"),
+    "observables": ("LinearObservable", "NeuronObservable", "Observable"),
+    "operators": ("KoopmanOperator", "TransferOperator"),
+    "operators.solve": ("BackwardSolution", "ForwardSolution", "GridSolver"),
+    "options": ("GridOptions", "MonteCarloOptions"),
+    "results": ("Results",),
+    "pipeline": ("run",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mzpdf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
+
+
+__all__ = sorted(_WHERE)

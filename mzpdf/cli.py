@@ -70,8 +70,7 @@ def _output_path(case, explicit: str | None) -> tuple[Path, str]:
 def _cmd_run(args) -> int:
     from .io.case import load_case
     from .io.checkpoint import Checkpoint
-    from .io.hdf5 import describe, write_results
-    from .run import run
+    from .memory import check_memory
 
     case = load_case(args.case, args.overrides)
     out, key = _output_path(case, args.output)
@@ -83,6 +82,10 @@ def _cmd_run(args) -> int:
     if checkpoint.directory.exists() and not args.resume and not args.quiet:
         print(f"mzpdf: note: starting afresh; {checkpoint.directory} holds an interrupted run "
               "(pass --resume to continue it)", file=sys.stderr)
+    check_memory(case)  # before importing the solvers and h5py: a refusal takes milliseconds
+    from .io.hdf5 import describe, write_results
+    from .pipeline import run
+
     results = run(case, progress=not args.quiet, checkpoint=checkpoint, resume=args.resume)
     health = results.diagnostics.get("warnings")
     if health and args.strict:

@@ -8,6 +8,7 @@ flagged here would have been killed by the operating system instead.
 from __future__ import annotations
 
 import os
+import sys
 
 from .errors import CaseError
 
@@ -58,15 +59,25 @@ def _grid_bytes(widths, nodes: int, threads: int, projection) -> int:
     return total
 
 
+def _threads() -> int:
+    """Numba's thread count, without importing Numba when it is not loaded yet
+    (its default is the CPUs this process may use, or NUMBA_NUM_THREADS)."""
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return numba.get_num_threads()
+    try:
+        return int(os.environ["NUMBA_NUM_THREADS"])
+    except (KeyError, ValueError):
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def estimate_bytes(case) -> int:
     """Peak memory of running ``case`` (a validated Case), in bytes."""
-    from ._numba import num_threads
-
     widths = case.network.widths
     method = case.solver.method
     total = _BASE_BYTES
     if method == "grid":
-        total += _grid_bytes(widths, case.solver.nodes, num_threads(), case.projection)
+        total += _grid_bytes(widths, case.solver.nodes, _threads(), case.projection)
     if method == "montecarlo" or case.montecarlo is not None:
         opt = case.solver if method == "montecarlo" else case.montecarlo
         total += 4 * _BYTES * opt.chunk * max(widths)

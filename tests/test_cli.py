@@ -158,7 +158,7 @@ def test_existing_output_is_refused_before_computing(case_file, tmp_path, capsys
     out = tmp_path / "out.h5"
     out.write_bytes(b"precious")
     calls = []
-    monkeypatch.setattr(sys.modules["mzpdf.run"], "run", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(sys.modules["mzpdf.pipeline"], "run", lambda *a, **k: calls.append(1))
     assert main(["run", str(case_file), "-o", str(out), "--quiet"]) == 2
     err = _one_error_line(capsys.readouterr().err)
     assert "--overwrite" in err and str(out) in err and "--output" in err
@@ -189,7 +189,7 @@ def test_failed_run_leaves_no_file(case_file, tmp_path, capsys, monkeypatch):
     def boom(case, progress=False, **kwargs):
         raise RuntimeError("solver\nexploded")
 
-    monkeypatch.setattr(sys.modules["mzpdf.run"], "run", boom)
+    monkeypatch.setattr(sys.modules["mzpdf.pipeline"], "run", boom)
     out = tmp_path / "out.h5"
     assert main(["run", str(case_file), "-o", str(out)]) == 1
     err = _one_error_line(capsys.readouterr().err)
@@ -198,13 +198,13 @@ def test_failed_run_leaves_no_file(case_file, tmp_path, capsys, monkeypatch):
 
 
 def test_failed_write_leaves_no_file(case_file, tmp_path, capsys, monkeypatch):
-    real_run = sys.modules["mzpdf.run"].run
+    real_run = sys.modules["mzpdf.pipeline"].run
 
     def unwritable(case, progress=False):
         results = real_run(case)
         return dataclasses.replace(results, diagnostics={"bad": np.array([object()], dtype=object)})
 
-    monkeypatch.setattr(sys.modules["mzpdf.run"], "run", unwritable)
+    monkeypatch.setattr(sys.modules["mzpdf.pipeline"], "run", unwritable)
     out = tmp_path / "out.h5"
     assert main(["run", str(case_file), "-o", str(out), "--quiet", "--set", "solver.nodes=12"]) == 1
     _one_error_line(capsys.readouterr().err)
@@ -215,7 +215,7 @@ def test_debug_env_shows_the_traceback(case_file, tmp_path, monkeypatch):
     def boom(case, progress=False, **kwargs):
         raise RuntimeError("exploded")
 
-    monkeypatch.setattr(sys.modules["mzpdf.run"], "run", boom)
+    monkeypatch.setattr(sys.modules["mzpdf.pipeline"], "run", boom)
     monkeypatch.setenv("MZPDF_DEBUG", "1")
     with pytest.raises(RuntimeError, match="exploded"):
         main(["run", str(case_file), "-o", str(tmp_path / "out.h5")])

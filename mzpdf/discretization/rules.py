@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import interpolate
 
 from .._registry import Registry
 
@@ -52,6 +51,8 @@ class Rule1D:
         Rows for ``x`` outside ``[lo, hi]`` are zero: functions are taken to
         vanish outside their box.
         """
+        from scipy import interpolate  # imported on use: keeps `mzpdf` quick to import
+
         x = np.asarray(x, dtype=np.float64).reshape(-1)
         m = self.size
         if self.interpolation == "barycentric":

@@ -33,11 +33,10 @@ import numpy as np
 from scipy import linalg
 
 from ..discretization.grid import TensorGrid
+from .spec import CHORIN_REFERENCES, MORI_BASES
 
 __all__ = ["Projection", "ChorinProjection", "MoriProjection", "CHORIN_REFERENCES", "MORI_BASES"]
 
-CHORIN_REFERENCES = ("marginal", "gaussian", "uniform")
-MORI_BASES = ("constant", "linear", "quadratic")
 
 
 @dataclass(frozen=True, eq=False)

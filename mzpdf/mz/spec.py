@@ -5,7 +5,11 @@ from dataclasses import dataclass
 
 from .._validate import integer, number
 from ..errors import CaseError
-from .projections import CHORIN_REFERENCES, MORI_BASES, ChorinProjection, MoriProjection
+
+# The names mzpdf.mz.projections implements (kept here so that reading a case
+# does not import the projections and SciPy).
+CHORIN_REFERENCES = ("marginal", "gaussian", "uniform")
+MORI_BASES = ("constant", "linear", "quadratic")
 
 __all__ = ["ProjectionSpec", "PROJECTION_KINDS"]
 
@@ -94,6 +98,8 @@ class ProjectionSpec:
 
     def build(self, grid, density):
         """The projection of one layer (its grid and nodal density)."""
+        from .projections import ChorinProjection, MoriProjection
+
         if self.kind == "chorin":
             return ChorinProjection.build(grid, self.keep, density, self.reference)
         return MoriProjection.build(grid, self.keep, density, self.basis)

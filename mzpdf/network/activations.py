@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import special
 
+from .. import _special as special
 from .._registry import Registry
 from .._validate import number
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from scipy import special, stats
 
 from .._registry import Registry
+from .. import _special as special
 from .._validate import per_neuron, positive, real_array
 from ..errors import CaseError
 
@@ -80,6 +80,8 @@ class GaussianInput(InputLaw):
         return self.mean_.size
 
     def pdf(self, points):
+        from scipy import stats  # imported on use: keeps `mzpdf` quick to import
+
         return stats.multivariate_normal(self.mean_, self.cov_).pdf(np.atleast_2d(points)).reshape(-1)
 
     def sample(self, rng, n):

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
-from scipy import special
 
 from .._registry import Registry
+from .. import _special as special
 from .._validate import per_neuron, positive
 from ..errors import CaseError
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import optimize
 
 from ..discretization.grid import GridFunction, TensorGrid
 from ..errors import MassLossWarning, NumericalHealthWarning
@@ -32,6 +31,8 @@ def _root(fn, lo: float, hi: float) -> float:
     f_lo, f_hi = fn(lo), fn(hi)
     if f_lo * f_hi > 0:
         return lo if abs(f_lo) < abs(f_hi) else hi
+    from scipy import optimize  # imported on use: keeps `mzpdf` quick to import
+
     return optimize.brentq(fn, lo, hi, xtol=1e-12 * max(1.0, abs(lo), abs(hi)))
 
 # Mass that may leave a layer's box, as a multiple of the requested tail,
