@@ -22,7 +22,7 @@ Errors
 """
 __version__ = "0.1.0"
 
-import importlib
+from ._lazy import lazy_exports
 
 # Public name -> the module that defines it. Submodules are imported on first
 # use (PEP 562), so that ``mzpdf validate`` or a refusal by the memory guard
@@ -44,20 +44,4 @@ _EXPORTS = {
     "results": ("Results",),
     "pipeline": ("run",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mzpdf' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
-
-
-__all__ = sorted(_WHERE)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

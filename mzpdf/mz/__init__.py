@@ -3,7 +3,7 @@ exact reduced equations with memory kernels, memory diagnostics.
 
 Submodules load on first use (PEP 562): reading a case's ``[projection]``
 needs only :mod:`mzpdf.mz.spec`."""
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "bounds": ("canonical_correlations", "dobrushin_coefficient"),
@@ -11,18 +11,4 @@ _EXPORTS = {
     "reduction": ("MoriZwanzig", "reduce_network"),
     "spec": ("ProjectionSpec",),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mzpdf.mz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)
