@@ -14,6 +14,7 @@ __all__ = [
     "MzpdfWarning",
     "MassLossWarning",
     "NumericalHealthWarning",
+    "TTTruncationWarning",
 ]
 
 
@@ -71,6 +72,11 @@ class MassLossWarning(MzpdfWarning):
 
 class NumericalHealthWarning(MzpdfWarning):
     """NaN, Inf, or negative density mass found in a computed layer."""
+
+
+class TTTruncationWarning(MzpdfWarning):
+    """A tensor train whose ranks hit ``solver.max_rank`` with an error above
+    ``solver.tol``, or whose cross approximation did not reach its tolerance."""
 
 
 def _short_repr(value: object, limit: int = 80) -> str:

@@ -78,6 +78,9 @@ def estimate_bytes(case) -> int:
     total = _BASE_BYTES
     if method == "grid":
         total += _grid_bytes(widths, case.solver.nodes, _threads(), case.projection)
+    if method == "tt":  # cores of every layer at up to 4 x nodes, plus one batched contraction
+        opt = case.solver
+        total += 64 * 2**20 + sum(_BYTES * w * 4 * opt.nodes * opt.max_rank**2 for w in widths)
     if method == "montecarlo" or case.montecarlo is not None:
         opt = case.solver if method == "montecarlo" else case.montecarlo
         total += 4 * _BYTES * opt.chunk * max(widths)

@@ -70,6 +70,15 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
             backward = BackwardSummary(_points(case), q0, float(mc.g_mean))
             diagnostics["q0_stderr"] = q0_err
             diagnostics["mean_stderr"] = np.float64(mc.g_stderr)
+    elif case.solver.method == "tt":
+        from .tt.solver import TTSolver
+
+        solution = TTSolver(case.solver).propagate(case.network, case.input, progress=report)
+        forward = summarize_tt(solution, case.solver.marginal_points)
+        diagnostics = dict(solution.diagnostics)
+        if g is not None:  # g is affine: E[g(X_L)] = g(E[X_L]) exactly
+            mean = float(g(forward[-1].mean[None, :])[0])
+            backward = BackwardSummary(_points(case), np.zeros(0), mean)
     else:
         solver = GridSolver(case.solver)
         states, on_layer = [], None
@@ -134,6 +143,27 @@ def summarize_forward(solution: ForwardSolution, marginal_points: int = 201) -> 
         xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in grid.box])
         pdf = np.stack([density.marginal(k, xs[k]) for k in range(grid.ndim)])
         out.append(LayerSummary(mean, cov, mass, xs, pdf, grid.box))
+    return out
+
+
+def summarize_tt(solution, marginal_points: int = 201) -> list[LayerSummary]:
+    """Moments and marginals of every layer of a TT solution (marginals on
+    ``marginal_points`` equispaced abscissae per neuron spanning the box that
+    cuts ``tail`` mass per side)."""
+    tail = 1e-10
+    out = []
+    for n, law in enumerate(solution.laws):
+        if n == 0 and solution.input_law.is_atomic:
+            x0 = solution.input_law.mean()
+            xs = np.repeat(x0[:, None], marginal_points, axis=1)
+            out.append(LayerSummary(x0, np.zeros((x0.size, x0.size)), 1.0, xs, np.full(xs.shape, np.inf),
+                                    np.column_stack([x0, x0])))
+            continue
+        mass, mean, cov = law.moments()
+        box = law.box(tail)
+        xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in box])
+        pdf = np.stack([law.marginal(k, xs[k]) for k in range(law.dim)])
+        out.append(LayerSummary(mean, cov, float(mass) if n else 1.0, xs, pdf, box))
     return out
 
 

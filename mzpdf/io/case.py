@@ -291,6 +291,21 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
                                 f"must not be 'none' with solver.method = {method!r}: the density after a noiseless "
                                 "layer is singular (use method = 'montecarlo', or give the layer noise)", "none")
 
+    if method == "tt":
+        from ..tt.solver import check_network
+
+        spec = table["network"]
+        if "layers" in spec:
+            check_network(network, [f"network.layers[{n}]" for n in range(network.depth)])
+        else:  # the keys a user of network.random / network.file would change
+            where = "network.random" if "random" in spec else "network"
+            try:
+                check_network(network, [where] * network.depth)
+            except CaseError as err:
+                key = err.key.replace(f"{where}.weights", f"{where}.widths" if where == "network.random"
+                                      else "network.file").replace(f"{where}.noise", _noise_key(spec, 0))
+                raise CaseError(key, err.rule, err.value) from None
+
     observable = points = None
     obs = _section(table, "observable")
     if obs is not None:
@@ -300,6 +315,9 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
         observable.check_width(network.widths[-1])
         if raw_points is not None:
             points = real_array(raw_points, "observable.points", 2, (None, network.widths[0]))
+            if method == "tt":
+                raise CaseError("observable.points", "are not available with solver.method = 'tt' (it has no "
+                                "backward solve yet; E[g(X_L)] is reported without points)", raw_points)
 
     projection = None
     proj_table = _section(table, "projection")

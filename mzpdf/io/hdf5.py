@@ -38,7 +38,8 @@ _DESCRIPTIONS = {
 _DIAGNOSTICS = {
     "mass": "(L+1,) probability mass held by each layer's discretization",
     "lost_mass": "(L+1,) probability mass cut off by each layer's box",
-    "duality_gap": "(L,) relative gap between forward and backward (Koopman) expectations per layer",
+    "duality_gap": "(L,) relative gap between forward and backward (Koopman) expectations per layer "
+                   "(NaN: not computed by method tt)",
     "time_per_layer_s": "(L,) wall time of each layer's solve in seconds",
     "backward_duality_gap": "relative gap between E[g(X_L)] computed forward and backward",
     "samples": "number of Monte Carlo sample paths",
@@ -46,6 +47,13 @@ _DIAGNOSTICS = {
     "mean_stderr": "Monte Carlo standard error of E[g(X_L)]",
     "montecarlo_mean_stderr": "standard error of the Monte Carlo reference's E[g(X_L)]",
     "warnings": "numerical-health warnings of the run, one per line (category: message)",
+    "tt_max_rank": "(L+1,) largest TT rank of each layer's pre-activation density (method tt)",
+    "tt_ranks": "(L+1, max width + 1) TT ranks r_0..r_N of each layer, padded with 0 (method tt)",
+    "cross_error": "(L+1,) a-posteriori relative L2 error of the cross approximation on 512 points drawn "
+                   "from the moment-matched gaussian (method tt)",
+    "rounding_error": "(L+1,) relative Frobenius error of each layer's final TT rounding (method tt)",
+    "evaluations": "(L+1,) density evaluations of each layer's cross approximation (method tt)",
+    "sweeps": "(L+1,) half-sweeps of each layer's cross approximation (method tt)",
 }
 
 
@@ -324,8 +332,12 @@ def describe(path) -> str:
         rows.append(f"{n:>5} {layer.mass:12.9f} {lost_text}  {_vector(layer.mean, 4)}")
     lines += _elide(rows)
     gap = np.asarray(d.get("duality_gap", np.zeros(0)), dtype=float)
-    if gap.size:
+    if gap.size and np.any(np.isfinite(gap)):
         lines.append(f"duality gap (max over layers): {np.nanmax(gap):.1e}")
+    if "tt_max_rank" in d:
+        err = np.asarray(d.get("cross_error", np.zeros(0)))
+        lines.append(f"TT ranks (largest per layer): {np.asarray(d['tt_max_rank']).tolist()}; cross error "
+                     f"estimate (max over layers): {np.max(err) if err.size else 0.0:.1e}")
     if r.backward is not None:
         lines.append(f"E[g(X_L)] = {r.backward.mean:.8g}")
         lines += _elide([f"  q0({_vector(p, 3)}) = {q:.8g}" for p, q in zip(r.backward.points, r.backward.q0)])

@@ -44,6 +44,10 @@ class InputLaw:
     def cov(self) -> np.ndarray:
         raise NotImplementedError
 
+    def marginal_pdf(self, k: int, x: np.ndarray) -> np.ndarray:
+        """Density of coordinate ``k`` at the abscissae ``x``."""
+        raise NotImplementedError
+
     def box(self, tail: float) -> np.ndarray:
         """``(dim, 2)`` box outside which each coordinate has mass <= ``tail`` per side."""
         raise NotImplementedError
@@ -93,6 +97,10 @@ class GaussianInput(InputLaw):
     def cov(self):
         return self.cov_.copy()
 
+    def marginal_pdf(self, k, x):
+        s = np.sqrt(self.cov_[k, k])
+        return np.exp(-0.5 * ((np.asarray(x) - self.mean_[k]) / s) ** 2) / (np.sqrt(2.0 * np.pi) * s)
+
     def box(self, tail):
         r = -special.ndtri(tail) * np.sqrt(np.diag(self.cov_))
         return np.column_stack([self.mean_ - r, self.mean_ + r])
@@ -139,6 +147,10 @@ class UniformInput(InputLaw):
 
     def cov(self):
         return np.diag((self.high - self.low) ** 2 / 12.0)
+
+    def marginal_pdf(self, k, x):
+        x = np.asarray(x)
+        return ((x >= self.low[k]) & (x <= self.high[k])) / (self.high[k] - self.low[k])
 
     def box(self, tail):
         return np.column_stack([self.low, self.high])
@@ -192,6 +204,9 @@ class MixtureInput(InputLaw):
     def cov(self):
         m = self.mean()
         return sum(w * (c.cov_ + np.outer(c.mean_ - m, c.mean_ - m)) for w, c in zip(self.weights, self.components))
+
+    def marginal_pdf(self, k, x):
+        return sum(w * c.marginal_pdf(k, x) for w, c in zip(self.weights, self.components))
 
     def box(self, tail):
         boxes = np.stack([c.box(tail) for c in self.components])

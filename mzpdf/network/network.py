@@ -175,8 +175,12 @@ def random_network(
     seed: int = 0,
     noise: dict | NoiseLaw | None = None,
     key: str = "network.random",
+    init: str = "gaussian",
 ) -> Network:
-    """A dense network with ``W_ij ~ N(0, sigma_w^2 / N_in)``, ``b_i ~ N(0, sigma_b^2)``.
+    """A dense network with ``W_ij ~ N(0, sigma_w^2 / N_in)`` (``init =
+    "gaussian"``) or ``W = sigma_w Q`` with ``Q`` a Haar-random matrix with
+    orthonormal rows or columns (``init = "orthogonal"``: every singular value
+    equals ``sigma_w``), and ``b_i ~ N(0, sigma_b^2)``.
 
     The weights depend only on ``seed`` (NumPy's PCG64), so a case file
     reproduces the same network everywhere.
@@ -188,10 +192,17 @@ def random_network(
     sigma_b = number(sigma_b, f"{key}.sigma_b", 0.0, strict=False)
     seed = integer(seed, f"{key}.seed", 0)
     act = activation if isinstance(activation, Activation) else make_activation(activation, f"{key}.activation")
+    if init not in ("gaussian", "orthogonal"):
+        raise CaseError(f"{key}.init", "must be 'gaussian' or 'orthogonal'", init)
     rng = np.random.default_rng(seed)
     layers = []
     for n, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
         W = rng.standard_normal((n_out, n_in)) * sigma_w / np.sqrt(n_in)
+        if init == "orthogonal":
+            tall = W.T if n_out < n_in else W
+            q, r = np.linalg.qr(tall)
+            q = q * np.where(np.diag(r) < 0, -1.0, 1.0)  # Haar measure
+            W = sigma_w * (q.T if n_out < n_in else q)
         b = rng.standard_normal(n_out) * sigma_b
         layers.append(Layer(W, b, act, make_noise(noise, n_out, f"{key}.noise"), key=f"{key}.layers[{n}]"))
     return Network(tuple(layers))
@@ -227,7 +238,7 @@ def load_npz(
 
 
 _NETWORK_KEYS = {"layers", "random", "file", "activation", "noise"}
-_RANDOM_KEYS = {"widths", "activation", "sigma_w", "sigma_b", "seed", "noise"}
+_RANDOM_KEYS = {"widths", "activation", "sigma_w", "sigma_b", "seed", "noise", "init"}
 
 
 def make_network(spec: dict | Network, key: str = "network", base_dir: Path | None = None) -> Network:
@@ -266,7 +277,7 @@ def make_network(spec: dict | Network, key: str = "network", base_dir: Path | No
             raise CaseError(f"{key}.random.widths", "is required")
         return random_network(
             r["widths"], r.get("activation", "tanh"), r.get("sigma_w", 1.0), r.get("sigma_b", 0.0),
-            r.get("seed", 0), r.get("noise"), key=f"{key}.random",
+            r.get("seed", 0), r.get("noise"), key=f"{key}.random", init=r.get("init", "gaussian"),
         )
     path = spec["file"]
     if not isinstance(path, str):

@@ -1,0 +1,335 @@
+"""Densities through dense layers in tensor-train format (SPEC 3.3).
+
+The state of layer ``n >= 1`` is the density of its *pre-activation*
+``Z_n = W_{n-1} X_{n-1} + b_{n-1}`` as a :class:`TTFunction` on a tensor grid
+(one 1-D rule per neuron). The layer's own law then follows exactly, neuron by
+neuron: ``X_n = sigma(Z_n) + xi_n`` has the density
+
+    p_X(x) = sum_i  prod_k  w_{k,i_k} rho_k(x_k - sigma(z_{k,i_k}))  p_Z(z_i),
+
+a contraction of the train with one kernel row per core (separable noise: the
+noise step is a 1-D operation per core, with no interpolation error). One layer
+step ``p_{Z_n} -> p_{Z_{n+1}}`` is the change of variables
+``u = T x + c`` with ``T = [W; V]`` (``V`` an orthonormal basis of the null
+space of ``W``, empty for a square ``W``):
+
+    p_U(u) = p_X(T^{-1}(u - c)) / |det T|,
+
+built by cross approximation (:func:`mzpdf.tt.cross.cross`) on a grid whose
+box comes from the exact first two moments of ``U`` (gaussian tails of
+``tail`` mass per side, intersected with the interval image of ``X``'s box);
+the ``V`` coordinates are then integrated out (a narrowing layer) and the
+train is rounded to ``tol``. Cost per layer: ``O(N n r^2)`` evaluations of
+``p_X``, each ``O(N n r^2)`` -- polynomial in the width ``N``.
+
+What the method cannot do is refused up front (:func:`check_network`):
+widening and residual layers, noiseless layers, rank-deficient weights.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .. import _special as special
+from ..discretization.rules import make_rule
+from ..errors import CaseError, MassLossWarning, NumericalHealthWarning, TTTruncationWarning
+from ..network import InputLaw, Network
+from .cross import cross
+from .tensor import TTFunction, contract_rows
+
+__all__ = ["TTSolver", "TTSolution", "check_network"]
+
+_START_POINTS = 256  # typical points seeding the cross (drawn from the moment-matched gaussian)
+_CHECK_POINTS = 512  # points of the a-posteriori error estimate
+_MASS_LOSS_FACTOR = 100.0  # as in the grid solver: warn when lost mass > 100 x tail per neuron
+
+
+def check_network(network: Network, keys=None) -> None:
+    """Raise a CaseError naming the layer entry (``keys[n]``, default
+    ``network.layers[n]``) that the TT method cannot handle."""
+    for n, layer in enumerate(network):
+        where = keys[n] if keys is not None else f"network.layers[{n}]"
+        if layer.kind != "dense":
+            raise CaseError(f"{where}.kind", "must be 'dense' with solver.method = 'tt' (residual layers are "
+                                             "not supported by the TT solver; use 'grid' or 'montecarlo')", layer.kind)
+        if layer.n_out > layer.n_in:
+            raise CaseError(f"{where}.weights", f"must not widen the layer with solver.method = 'tt' (n_out "
+                                                f"{layer.n_out} > n_in {layer.n_in}; use 'grid' or 'montecarlo')",
+                            list(layer.weights.shape))
+        if layer.noise.is_deterministic:
+            raise CaseError(f"{where}.noise", "must not be 'none' with solver.method = 'tt' (a noiseless layer has "
+                                              "no density)", "none")
+        s = np.linalg.svd(layer.weights, compute_uv=False)
+        if s[-1] <= 1e-12 * s[0]:
+            raise CaseError(f"{where}.weights", "must have full row rank with solver.method = 'tt' (the density "
+                                                "of W x + b is singular)", f"condition number {s[0] / max(s[-1], 1e-300):.3g}")
+
+
+# -- the law of one layer's neurons ---------------------------------------------------
+
+class _XLaw:
+    """The law of ``X_n``: density at points, moments, marginals, box."""
+
+    dim: int
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def moments(self) -> tuple[float, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def marginal(self, k: int, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def box(self, tail: float) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _InputXLaw(_XLaw):
+    def __init__(self, law: InputLaw):
+        self.law, self.dim = law, law.dim
+
+    def pdf(self, x):
+        return self.law.pdf(x)
+
+    def moments(self):
+        return 1.0, self.law.mean(), self.law.cov()
+
+    def marginal(self, k, x):
+        return self.law.marginal_pdf(k, x)
+
+    def box(self, tail):
+        return self.law.box(tail)
+
+
+class _NoisyXLaw(_XLaw):
+    """``X = sigma(Z) + xi`` with ``Z`` an atom (``z``) or a TT density (``tt``)."""
+
+    def __init__(self, layer, tt: TTFunction | None = None, z: np.ndarray | None = None):
+        self.layer, self.tt, self.z = layer, tt, z
+        self.dim = layer.n_out
+        self.laws = [type(layer.noise)(layer.noise.scale[k:k + 1]) for k in range(self.dim)]
+        if tt is not None:
+            self.act = [layer.activation(r.nodes) for r in tt.rules]
+        else:
+            self.act = [layer.activation(np.array([zk])) for zk in z]
+
+    def _rows(self, x: np.ndarray) -> list:
+        """Per neuron, the kernel rows ``w_i rho_k(x_k - sigma(z_{k,i}))`` (P, n_k)."""
+        rows = []
+        for k, law in enumerate(self.laws):
+            d = x[:, k, None] - self.act[k][None, :]
+            rho = law.pdf(d[..., None])[..., 0]
+            rows.append(rho * (self.tt.rules[k].weights[None, :] if self.tt is not None else 1.0))
+        return rows
+
+    def pdf(self, x):
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        rows = self._rows(x)
+        if self.tt is None:
+            return np.prod(np.column_stack([r[:, 0] for r in rows]), axis=1)
+        return contract_rows(self.tt.cores, rows)
+
+    def moments(self):
+        var = self.layer.noise.variance()
+        if self.tt is None:
+            return 1.0, self.act_atom(), np.diag(var)
+        mass, mean, cov = self.tt.moments(values=self.act)
+        return mass, mean, cov + np.diag(var)
+
+    def act_atom(self) -> np.ndarray:
+        return np.array([a[0] for a in self.act])
+
+    def marginal(self, k, x):
+        x = np.asarray(x, dtype=np.float64)
+        rho = self.laws[k].pdf((x[:, None] - self.act[k][None, :])[..., None])[..., 0]
+        if self.tt is None:
+            return rho[:, 0]
+        m = self._marginals[k]
+        return rho @ (self.tt.rules[k].weights * m)
+
+    def prepare_marginals(self) -> None:
+        if self.tt is not None:
+            self._marginals = self.tt.marginals()
+            self._mass = self.tt.integral()
+
+    def box(self, tail):
+        r = self.layer.noise.tail_radius(tail)
+        lo = np.array([a.min() for a in self.act]) - r
+        hi = np.array([a.max() for a in self.act]) + r
+        return np.column_stack([lo, hi])
+
+
+# -- solution ----------------------------------------------------------------------------
+
+@dataclass
+class TTSolution:
+    """Densities of every layer of a TT solve.
+
+    ``laws[n]`` is the law of ``X_n`` (``n = 0`` the input); ``trains[n]`` the
+    pre-activation density of layer ``n >= 1`` as a TTFunction (``None`` for
+    the input and for the atom after a point input). ``diagnostics`` holds
+    per-layer arrays (see :meth:`TTSolver.propagate`).
+    """
+
+    network: Network
+    input_law: InputLaw
+    laws: list
+    trains: list
+    diagnostics: dict = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return len(self.laws) - 1
+
+
+class TTSolver:
+    """Forward solve in tensor-train format; ``options`` is a TTOptions."""
+
+    def __init__(self, options):
+        self.options = options
+
+    def propagate(self, network: Network, input_law: InputLaw,
+                  progress: Callable[[int, int], None] | None = None) -> TTSolution:
+        """Pre-activation densities of every layer, by cross approximation.
+
+        Diagnostics (arrays over layers ``0..L``, entry 0 for the input):
+        ``mass`` (quadrature mass of the train), ``lost_mass`` (mass the
+        layer's box cut: previous mass minus this one, before rounding),
+        ``tt_max_rank``, ``tt_ranks`` ``(L+1, max width + 1)`` padded with 0,
+        ``cross_error`` (relative L2 error of the cross on 512 points drawn
+        from the moment-matched gaussian), ``rounding_error`` (relative
+        Frobenius error of the final rounding), ``evaluations`` (density
+        evaluations of the cross), ``sweeps``, ``time_per_layer_s``;
+        ``duality_gap`` is NaN (not computed by this method).
+        """
+        check_network(network)
+        opt = self.options
+        if input_law.dim != network.widths[0]:
+            raise ValueError(f"input law has dimension {input_law.dim}, the network {network.widths[0]} inputs")
+        L, width = network.depth, max(network.widths)
+        diag = {name: np.zeros(L + 1) for name in ("mass", "lost_mass", "cross_error", "rounding_error")}
+        diag.update({"evaluations": np.zeros(L + 1, dtype=np.int64), "sweeps": np.zeros(L + 1, dtype=np.int64),
+                     "tt_max_rank": np.ones(L + 1, dtype=np.int64), "tt_ranks": np.zeros((L + 1, width + 1), dtype=np.int64),
+                     "time_per_layer_s": np.zeros(L), "duality_gap": np.full(L, np.nan)})
+        diag["mass"][0] = 1.0
+        diag["tt_ranks"][0, : network.widths[0] + 1] = 1
+        laws, trains = [_InputXLaw(input_law)], [None]
+        for n, layer in enumerate(network):
+            start = time.perf_counter()
+            prev = laws[-1]
+            if input_law.is_atomic and n == 0:
+                law = _NoisyXLaw(layer, z=layer.weights @ input_law.mean() + layer.bias)
+                tt = None
+                diag["mass"][1] = 1.0
+                diag["tt_ranks"][1, : layer.n_out + 1] = 1
+            else:
+                tt = self._step(n, layer, prev, diag)
+                law = _NoisyXLaw(layer, tt=tt)
+            law.prepare_marginals()
+            laws.append(law)
+            trains.append(tt)
+            diag["time_per_layer_s"][n] = time.perf_counter() - start
+            if progress is not None:
+                progress(n + 1, L)
+        return TTSolution(network, input_law, laws, trains, diag)
+
+    def _nodes(self, k: int, lo, hi, cov_u, layer, n_out: int) -> np.ndarray:
+        """Nodes per variable: at least ``solver.nodes``, and enough that the
+        spacing resolves the narrowest feature along the axis -- the
+        conditional standard deviation ``1 / sqrt((C^-1)_kk)`` of the variable
+        given the others, and (for the kept neurons) the noise scale seen
+        through the steepest activation slope -- with ``c(tol) =
+        sqrt(2 ln(1/tol)) / pi`` points per width (the trapezoid error of a
+        gaussian of width ``s`` is ``~exp(-pi^2 s^2 / 2 h^2)``). Capped at 4 x
+        ``solver.nodes`` with a warning (ill-conditioned weights)."""
+        opt = self.options
+        width = np.sqrt(1.0 / np.diag(np.linalg.inv(cov_u)))
+        noise = layer.noise.scale / 1.13  # 1.13 = 2/sqrt(pi), the steepest slope of the activations
+        width[:n_out] = np.minimum(width[:n_out], noise)
+        per_width = max(1.0, np.sqrt(2.0 * np.log(1.0 / opt.tol)) / np.pi)
+        need = np.ceil((hi - lo) / width * per_width).astype(np.int64) + 1
+        cap = 4 * opt.nodes
+        if np.any(need > cap):
+            warnings.warn(f"layer {k}: a neuron needs {int(need.max())} nodes to resolve the pre-activation density, "
+                          f"more than 4 x solver.nodes = {cap} (ill-conditioned weights, or noise much narrower than "
+                          "the signal): accuracy will suffer", NumericalHealthWarning, stacklevel=4)
+        return np.clip(need, opt.nodes, cap)
+
+    def _step(self, n: int, layer, prev: _XLaw, diag: dict) -> TTFunction:
+        """The pre-activation density of layer ``n + 1`` from the law of ``X_n``."""
+        opt = self.options
+        W, b = layer.weights, layer.bias
+        n_out, n_in = W.shape
+        # T = [W; V]: V spans the null space of W (rows orthonormal)
+        if n_out < n_in:
+            _, _, vt = np.linalg.svd(W)
+            T = np.vstack([W, vt[n_out:]])
+        else:
+            T = W
+        c = np.concatenate([b, np.zeros(n_in - n_out)])
+        Tinv = np.linalg.inv(T)
+        logdet = np.linalg.slogdet(T)[1]
+        mass_x, mean_x, cov_x = prev.moments()
+        mean_u, cov_u = T @ mean_x + c, T @ cov_x @ T.T
+        sd = np.sqrt(np.maximum(np.diag(cov_u), 1e-300))
+        radius = -special.ndtri(opt.tail) * sd
+        lo, hi = mean_u - radius, mean_u + radius
+        xbox = prev.box(opt.tail)  # interval image of X's box: an outer bound of U's support
+        ilo = np.where(T > 0, T * xbox[:, 0], T * xbox[:, 1]).sum(axis=1) + c
+        ihi = np.where(T > 0, T * xbox[:, 1], T * xbox[:, 0]).sum(axis=1) + c
+        lo, hi = np.maximum(lo, ilo), np.minimum(hi, ihi)
+        sizes = self._nodes(n + 1, lo, hi, cov_u, layer, n_out)
+        rules = [make_rule(opt.rule, m, a, z, "solver.rule") for m, a, z in zip(sizes, lo, hi)]
+        nodes = np.full((n_in, max(sizes)), np.nan)
+        for k, r in enumerate(rules):
+            nodes[k, : r.size] = r.nodes
+        cols = np.arange(n_in)
+        scale = np.exp(-logdet)
+
+        def density(idx: np.ndarray) -> np.ndarray:
+            u = nodes[cols, idx]
+            return prev.pdf((u - c) @ Tinv.T) * scale
+
+        rng = np.random.default_rng([2024, n])
+        chol = np.linalg.cholesky(cov_u + 1e-300 * np.eye(n_in))
+        draws = mean_u + rng.standard_normal((_START_POINTS + _CHECK_POINTS, n_in)) @ chol.T
+        h = (hi - lo) / (sizes - 1)
+        idx = np.clip(np.rint((draws - lo) / h), 0, sizes - 1).astype(np.int64)
+        result = cross(density, sizes, tol=opt.tol, max_rank=opt.max_rank, rng=rng,
+                       start=idx[:_START_POINTS], checks=idx[_START_POINTS:], kick=opt.kick,
+                       max_sweeps=opt.sweeps)
+        cores = result.cores
+        if n_out < n_in:  # integrate out the null-space coordinates
+            tail_vec = np.ones(1)
+            for k in range(n_in - 1, n_out - 1, -1):
+                tail_vec = np.tensordot(cores[k], rules[k].weights, axes=(1, 0)) @ tail_vec
+            cores = cores[: n_out - 1] + [np.tensordot(cores[n_out - 1], tail_vec, axes=(2, 0))[:, :, None]]
+            rules = rules[:n_out]
+        tt, rounding, capped = TTFunction(cores, rules).round(opt.tol, opt.max_rank)
+        mass = tt.integral()
+        k = n + 1
+        diag["mass"][k] = mass
+        diag["lost_mass"][k] = max(mass_x - mass, 0.0)
+        diag["cross_error"][k] = result.error
+        diag["rounding_error"][k] = rounding
+        diag["evaluations"][k] = result.evaluations
+        diag["sweeps"][k] = result.sweeps
+        diag["tt_max_rank"][k] = tt.max_rank
+        diag["tt_ranks"][k, : n_out + 1] = tt.ranks
+        if not np.all(np.isfinite([c.sum() for c in tt.cores])):
+            warnings.warn(f"layer {k}: the density holds NaN or Inf", NumericalHealthWarning, stacklevel=3)
+        if capped or result.capped and result.error > opt.tol:
+            warnings.warn(f"layer {k}: TT ranks capped at solver.max_rank = {opt.max_rank} with error above "
+                          f"solver.tol (cross {result.error:.2g}, rounding {rounding:.2g})", TTTruncationWarning,
+                          stacklevel=3)
+        elif result.error > 100 * opt.tol:
+            warnings.warn(f"layer {k}: cross approximation error estimate {result.error:.2g} is above 100 x "
+                          f"solver.tol (raise solver.sweeps or solver.max_rank)", TTTruncationWarning, stacklevel=3)
+        if diag["lost_mass"][k] > _MASS_LOSS_FACTOR * opt.tail * n_out and diag["lost_mass"][k] > 10 * opt.tol:
+            warnings.warn(f"layer {k}: mass {diag['lost_mass'][k]:.3g} left the box", MassLossWarning, stacklevel=3)
+        return tt
