@@ -98,12 +98,12 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
             diagnostics["backward_duality_gap"] = np.float64(gap)
         if case.projection is not None:
             mz = _reduce(case, solution, back if g is not None else None, forward, report is not None)
-        if case.montecarlo is not None:
-            mc, q0, mc_stderr = _sample(case, case.montecarlo, [layer.marginal_x for layer in forward])
-            mc_layers = mc.layers
-            if g is not None:
-                mc_backward = BackwardSummary(_points(case), q0, float(mc.g_mean))
-                diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
+    if case.solver.method != "montecarlo" and case.montecarlo is not None:
+        mc, q0, mc_stderr = _sample(case, case.montecarlo, [layer.marginal_x for layer in forward])
+        mc_layers = mc.layers
+        if g is not None:
+            mc_backward = BackwardSummary(_points(case), q0, float(mc.g_mean))
+            diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
     if report is not None:
         sys.stderr.write("\n")
     return Results(

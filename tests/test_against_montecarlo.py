@@ -84,3 +84,35 @@ def test_band_test_can_fail():
     mc = simulate(right.network, right.input, samples=200_000, seed=3, abscissae=abscissae)
     scores, z = band_violations(wrong_solution, mc, 200_000)
     assert scores.max() > z
+
+
+class _TTLayer:
+    """A TT layer law seen through the interface ``band_violations`` uses."""
+
+    def __init__(self, law, box):
+        self.law, self.box = law, box
+        self.grid = self  # .grid.ndim and .grid.box
+
+    @property
+    def ndim(self):
+        return self.law.dim
+
+    def marginal(self, k, x):
+        return self.law.marginal(k, x)
+
+
+@pytest.mark.slow
+def test_tt_marginals_inside_monte_carlo_band():
+    """The TT solver (cases/tt_tanh.toml: 4 neurons, 6 tanh layers) against
+    1e6 Monte Carlo paths, same family-wise band as the grid solver."""
+    from types import SimpleNamespace
+
+    from mzpdf.tt.solver import TTSolver
+
+    case = load_case(CASES / "tt_tanh.toml")
+    sol = TTSolver(case.solver).propagate(case.network, case.input)
+    layers = [_TTLayer(law, law.box(1e-10)) for law in sol.laws]
+    abscissae = [np.stack([np.linspace(lo, hi, 81) for lo, hi in layer.box]) for layer in layers]
+    mc = simulate(case.network, case.input, samples=SAMPLES, seed=11, abscissae=abscissae)
+    scores, z = band_violations(SimpleNamespace(densities=layers), mc, SAMPLES)
+    assert scores.max() < z, f"worst bin at {scores.max():.2f} standard errors (band {z:.2f})"

@@ -178,7 +178,8 @@ def cross(fn: Callable[[np.ndarray], np.ndarray], shape, tol: float = 1e-8, max_
                 a, n, b = t.shape
                 mat = t.reshape(a * n, b)
                 if kick:
-                    extra = fibers(I[k], k, neighbours(slice(k + 1, N), kick)).reshape(a * n, kick)
+                    m = max(kick, b // 4)  # grow ranks geometrically while they grow
+                    extra = fibers(I[k], k, neighbours(slice(k + 1, N), m)).reshape(a * n, m)
                     mat = np.hstack([mat, extra])
                 skeleton, rows, cut = _skeleton(mat, tol, max_rank, N)
                 capped_now |= cut
@@ -191,7 +192,8 @@ def cross(fn: Callable[[np.ndarray], np.ndarray], shape, tol: float = 1e-8, max_
                 a, n, b = t.shape
                 mat = t.reshape(a, n * b).T
                 if kick:
-                    extra = fibers(neighbours(slice(0, k), kick), k, J[k + 1]).reshape(kick, n * b).T
+                    m = max(kick, a // 4)
+                    extra = fibers(neighbours(slice(0, k), m), k, J[k + 1]).reshape(m, n * b).T
                     mat = np.hstack([mat, extra])
                 skeleton, rows, cut = _skeleton(mat, tol, max_rank, N)
                 capped_now |= cut

@@ -302,7 +302,7 @@ class TTSolver:
         idx = np.clip(np.rint((draws - lo) / h), 0, sizes - 1).astype(np.int64)
         result = cross(density, sizes, tol=opt.tol, max_rank=opt.max_rank, rng=rng,
                        start=idx[:_START_POINTS], checks=idx[_START_POINTS:], kick=opt.kick,
-                       max_sweeps=opt.sweeps)
+                       max_sweeps=opt.sweeps, init_rank=min(int(diag["tt_max_rank"][n]) + opt.kick, opt.max_rank))
         cores = result.cores
         if n_out < n_in:  # integrate out the null-space coordinates
             tail_vec = np.ones(1)
