@@ -1,0 +1,4 @@
+"""Depth theory: mean-field maps of wide random networks (issue 9)."""
+from .meanfield import MeanField, critical_sigma_w, gaussian_expectation, gaussian_expectation2
+
+__all__ = ["MeanField", "critical_sigma_w", "gaussian_expectation", "gaussian_expectation2"]
