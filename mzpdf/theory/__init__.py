@@ -2,3 +2,6 @@
 from .meanfield import MeanField, critical_sigma_w, gaussian_expectation, gaussian_expectation2
 
 __all__ = ["MeanField", "critical_sigma_w", "gaussian_expectation", "gaussian_expectation2"]
+from .distances import cutoff, distances_1d, distances_grid
+
+__all__ += ["cutoff", "distances_1d", "distances_grid"]
