@@ -5,3 +5,6 @@ __all__ = ["MeanField", "critical_sigma_w", "gaussian_expectation", "gaussian_ex
 from .distances import cutoff, distances_1d, distances_grid
 
 __all__ += ["cutoff", "distances_1d", "distances_grid"]
+from .lyapunov import lyapunov_exponents
+
+__all__ += ["lyapunov_exponents"]
