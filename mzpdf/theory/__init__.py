@@ -8,3 +8,6 @@ __all__ += ["cutoff", "distances_1d", "distances_grid"]
 from .lyapunov import lyapunov_exponents
 
 __all__ += ["lyapunov_exponents"]
+from .annealed import AnnealedChain
+
+__all__ += ["AnnealedChain"]

@@ -46,14 +46,15 @@ def _gl(order: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(order)
 
 
-def _rule(q: float) -> tuple[np.ndarray, np.ndarray]:
+def _rule(q: float, order: int = _ORDER) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``u`` and weights (gaussian density of variance q included) of
-    the composite rule for ``E[g(U)]``, ``U ~ N(0, q)``."""
+    the composite rule for ``E[g(U)]``, ``U ~ N(0, q)`` (``order`` points per
+    panel)."""
     sd = np.sqrt(q)
     half = _Z_MAX * sd
     panels = max(2, int(np.ceil(2 * half / _PANEL)))
     edges = np.linspace(-half, half, panels + 1)
-    x, w = _gl(_ORDER)
+    x, w = _gl(order)
     mid, rad = 0.5 * (edges[1:] + edges[:-1]), 0.5 * (edges[1:] - edges[:-1])
     u = (mid[:, None] + rad[:, None] * x[None, :]).ravel()
     wu = (rad[:, None] * w[None, :]).ravel()
