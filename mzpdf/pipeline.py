@@ -60,7 +60,7 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
     start = time.perf_counter()
     report = _progress_printer(case.name) if progress and sys.stderr.isatty() else None
     g = case.observable
-    backward = mc_layers = mc_backward = mc_stderr = mz = None
+    backward = mc_layers = mc_backward = mc_stderr = mz = solution = analysis = None
     if case.solver.method == "montecarlo":
         mc, q0, q0_err = _sample(case, case.solver)
         forward = [_summary_from_montecarlo(layer) for layer in mc.layers]
@@ -104,12 +104,16 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
         if g is not None:
             mc_backward = BackwardSummary(_points(case), q0, float(mc.g_mean))
             diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
+    if case.analysis is not None:
+        from .theory.analysis import run_analysis
+
+        analysis = run_analysis(case, forward, solution)
     if report is not None:
         sys.stderr.write("\n")
     return Results(
         case_name=case.name, case_toml=case.toml, method=case.solver.method, forward=forward,
         backward=backward, montecarlo=mc_layers, montecarlo_backward=mc_backward,
-        montecarlo_backward_stderr=mc_stderr, mz=mz, diagnostics=diagnostics,
+        montecarlo_backward_stderr=mc_stderr, mz=mz, diagnostics=diagnostics, analysis=analysis,
         wall_time_s=time.perf_counter() - start,
     )
 

@@ -22,20 +22,26 @@ def plot_results(results: Results, path) -> Path:
     Panels: every neuron's marginal density at the last layer (Monte Carlo
     histogram beside it when present); for a Mori-Zwanzig run also the memory
     kernel norm against lag per layer (log scale) and the kept marginals of
-    the reduced equation against the full solution at the last layer.
+    the reduced equation against the full solution at the last layer; with
+    ``[analysis]``, the distances to the reference layer against depth and
+    the measured pre-activation variance against mean field's.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = 1 if results.mz is None else 3
+    a = results.analysis or {}
+    extra = [f for f, key in ((_distances, "tv"), (_variance, "q_measured")) if key in a]
+    panels = 1 + (2 if results.mz is not None else 0) + len(extra)
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.0), squeeze=False)
     axes = axes[0]
     _marginals(axes[0], results)
     if results.mz is not None:
         _memory(axes[1], results.mz)
         _reduced(axes[2], results)
+    for ax, draw in zip(axes[panels - len(extra):], extra):
+        draw(ax, a)
     fig.suptitle(f"{results.case_name} ({results.method}, {results.depth} layers)")
     fig.tight_layout()
     path = Path(path)
@@ -82,3 +88,23 @@ def _reduced(ax, r: Results) -> None:
     ax.set(title=f"kept marginals, memory {mz.spec.get('memory')}: L1 error {mz.error[-1]:.1e}", xlabel="x",
            ylabel="density")
     ax.legend(fontsize="small")
+
+
+def _distances(ax, a: dict) -> None:
+    depth = np.arange(len(a["tv"]))
+    for name in ("tv", "hellinger"):
+        ax.plot(depth, a[name], "o-", label={"tv": "total variation", "hellinger": "Hellinger"}[name])
+    if "cutoff_depth" in a and np.isfinite(a["cutoff_depth"]):
+        ax.axvline(a["cutoff_depth"], color="grey", ls=":", label=f"cut-off {a['cutoff_depth']:.2g}")
+    ax.set(title="distance to the reference layer (largest over neurons)", xlabel="layer", ylabel="distance",
+           ylim=(0, 1.05))
+    ax.legend(fontsize=8)
+
+
+def _variance(ax, a: dict) -> None:
+    depth = np.arange(1, len(a["q_measured"]) + 1)
+    ax.plot(depth, a["q_measured"], "o-", label="this width (solver)")
+    ax.plot(depth, a["q_mean_field"], "s--", label="mean field")
+    ax.set(title="pre-activation variance q_l", xlabel="layer", ylabel="q")
+    ax.legend(fontsize=8)
+

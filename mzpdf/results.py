@@ -147,6 +147,9 @@ class Results:
         ``montecarlo_backward_stderr`` their standard errors.
     mz : MZSummary or None
         The Mori-Zwanzig reduction, when the case has ``[projection]``.
+    analysis : dict or None
+        The ``[analysis]`` diagnostics (see :mod:`mzpdf.theory.analysis`):
+        names to numbers or arrays.
     diagnostics : dict of str to ndarray
         ``mass`` (L+1,), ``lost_mass`` (L+1,), ``duality_gap`` (L,),
         ``time_per_layer_s`` (L,), and solver-specific extras.
@@ -163,6 +166,7 @@ class Results:
     montecarlo_backward_stderr: np.ndarray | None = None
     mz: MZSummary | None = None
     diagnostics: dict = field(default_factory=dict)
+    analysis: dict | None = None
     wall_time_s: float = 0.0
 
     @property

@@ -30,7 +30,7 @@ else:  # pragma: no cover
 
 __all__ = ["Case", "load_case", "loads_case", "parse_override", "apply_overrides"]
 
-SECTIONS = ("case", "network", "input", "solver", "observable", "projection", "montecarlo", "output")
+SECTIONS = ("case", "network", "input", "solver", "observable", "projection", "analysis", "montecarlo", "output")
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +72,7 @@ class Case:
     output_path: str | None = None
     table: dict = field(default_factory=dict)
     projection: ProjectionSpec | None = None
+    analysis: object = None
 
     @property
     def toml(self) -> str:
@@ -330,6 +331,13 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
             raise CaseError("input.kind", "must not be 'point' when [projection] is given (the reduction "
                             "projects the input density)", "point")
 
+    analysis = None
+    analysis_table = _section(table, "analysis")
+    if analysis_table is not None:
+        from ..theory.analysis import AnalysisSpec
+
+        analysis = AnalysisSpec.from_table(analysis_table, table["network"], list(network.widths), method)
+
     mc = _section(table, "montecarlo")
     montecarlo = make_options("montecarlo", dict(mc), "montecarlo") if mc is not None else None
 
@@ -339,12 +347,13 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     if output_path is not None and (not isinstance(output_path, str) or not output_path):
         raise CaseError("output.path", "must be a non-empty path string", output_path)
     effective = _effective(table, {"name": name, "seed": seed}, {"method": method, "backend": backend}, solver,
-                           montecarlo, projection)
+                           montecarlo, projection, analysis)
     return Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective,
-                projection)
+                projection, analysis)
 
 
-def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo, projection) -> dict:
+def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo, projection,
+               analysis=None) -> dict:
     """The case as run: ``table`` with the defaults of [case], [solver],
     [projection] and [montecarlo] written out, sections in canonical order. Validating it again
     gives the same case (and the same table)."""
@@ -358,4 +367,6 @@ def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions
         out["montecarlo"] = options(montecarlo)
     if projection is not None:
         out["projection"] = projection.to_dict()
+    if analysis is not None:
+        out["analysis"] = analysis.to_dict()
     return {name: out[name] for name in SECTIONS if name in out}

@@ -157,6 +157,13 @@ def _write(f: h5py.File, r: Results) -> None:
             _dataset(g, "mean", r.montecarlo_backward.mean, "Monte Carlo E[g(X_L)]")
     if r.mz is not None:
         _write_mz(f.create_group("mz"), r.mz)
+    if r.analysis is not None:
+        g = f.create_group("analysis")
+        for name, value in r.analysis.items():
+            if np.ndim(value) == 0:
+                g.attrs[name] = float(value)
+            else:
+                _dataset(g, name, np.asarray(value, dtype=np.float64), _ANALYSIS.get(name))
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
         text = _DIAGNOSTICS.get(name, f"solver diagnostic {name!r}")
@@ -197,6 +204,23 @@ def _write_mz(g: h5py.Group, mz) -> None:
                  "(L+1,) sup distance between reduced and projected full conditional expectations")
         _dataset(g, "backward/truncation_error", mz.backward_truncation_error,
                  "[h, n] that distance with memory truncated at lag h")
+
+
+_ANALYSIS = {
+    "q_mean_field": "(L,) mean-field pre-activation variance of layers 1..L (N -> infinity)",
+    "q_measured": "(L,) pre-activation variance mean_i E[(W X + b)_i^2] of layers 1..L at this width",
+    "lyapunov": "(k,) top Lyapunov exponents per layer along noisy sample paths",
+    "lyapunov_stderr": "(k,) their standard errors across paths",
+    "tv": "(L+1,) total variation, largest over neurons, between each layer's marginal and its reference layer's",
+    "hellinger": "(L+1,) Hellinger distance, largest over neurons, to the reference layer",
+    "kl": "(L+1,) KL divergence (layer || reference), largest over neurons",
+}
+
+
+def _read_analysis(g: h5py.Group) -> dict:
+    out = {name: float(value) for name, value in g.attrs.items()}
+    out.update({name: g[name][()] for name in g})
+    return out
 
 
 def _read_mz(g: h5py.Group) -> MZSummary:
@@ -301,6 +325,7 @@ def _read(f: h5py.File) -> Results:
         case_name=str(f.attrs["case_name"]), case_toml=str(f["case"].attrs["toml"]), method=str(f.attrs["method"]),
         forward=forward, backward=backward, montecarlo=montecarlo, montecarlo_backward=mc_back,
         montecarlo_backward_stderr=mc_err, mz=_read_mz(f["mz"]) if "mz" in f else None, diagnostics=diagnostics,
+        analysis=_read_analysis(f["analysis"]) if "analysis" in f else None,
         wall_time_s=float(f.attrs["wall_time_s"]),
     )
 
@@ -356,6 +381,18 @@ def describe(path) -> str:
         lines += _elide([f"  {w}" for w in str(d["warnings"]).splitlines()])
     if r.mz is not None:
         lines += _describe_mz(r.mz)
+    if r.analysis:
+        a = r.analysis
+        if "q_star" in a:
+            lines.append(f"mean field: q* = {a['q_star']:.6g}, chi_1 = {a['chi_1']:.6g}, c* = {a['c_star']:.6g}, "
+                         f"depth scales xi_q = {a['xi_q']:.4g}, xi_c = {a['xi_c']:.4g}, critical sigma_w = "
+                         f"{a['critical_sigma_w']:.6g}")
+        if "lyapunov" in a:
+            lines.append(f"Lyapunov exponents per layer: {_vector(np.asarray(a['lyapunov']), 4)}")
+        if "tv" in a:
+            lines.append(f"total variation to the reference layer by depth: {_vector(np.asarray(a['tv']), 3)}")
+            if "cutoff_depth" in a:
+                lines.append(f"  cut-off at depth {a['cutoff_depth']:.3g} (window {a['cutoff_window']:.3g} layers)")
     return "\n".join(lines)
 
 

@@ -137,7 +137,7 @@ class MeanField:
         hi = max(1.0, 2 * self.sigma_b**2 + 1.0)
         while f(hi) > 0.0:
             hi *= 2.0
-            if hi > 1e12:
+            if hi > 1e6:  # the rule's cost grows like sqrt(q): stop before it matters
                 raise CaseError("analysis.sigma_w", "gives a q-map without a finite fixed point (unbounded "
                                                     "activation with sigma_w too large)", self.sigma_w)
         return _brentq(f, lo, hi)
@@ -182,5 +182,10 @@ class MeanField:
 
 def critical_sigma_w(activation, sigma_b: float = 0.0, noise_std: float = 0.0, bracket=(0.05, 20.0)) -> float:
     """``sigma_w`` on the order-to-chaos line ``chi_1 = 1`` for this ``sigma_b``."""
-    f = lambda s: MeanField(activation, s, sigma_b, noise_std).chi_1() - 1.0  # noqa: E731
+    def f(s):
+        try:
+            return MeanField(activation, s, sigma_b, noise_std).chi_1() - 1.0
+        except CaseError:  # no finite fixed point: the variance explodes, far on the unstable side
+            return 1.0
+
     return _brentq(f, *bracket)
