@@ -16,7 +16,6 @@ from scipy import special
 
 from mzpdf.io.case import load_case
 from mzpdf.montecarlo import conditional_mean, simulate
-from mzpdf.observables import NeuronObservable, LinearObservable
 from mzpdf.operators.solve import GridSolver
 
 CASES = Path(__file__).resolve().parents[1] / "cases"

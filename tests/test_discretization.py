@@ -1,7 +1,6 @@
 """1-D rules and tensor grids against exact integrals and interpolants."""
 import numpy as np
 import pytest
-from scipy import special
 
 from mzpdf.discretization import RULES, TensorGrid, make_rule
 

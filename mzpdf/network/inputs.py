@@ -7,7 +7,7 @@ on one input and the first layer's density is the transition kernel itself.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np

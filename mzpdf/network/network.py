@@ -228,7 +228,7 @@ def load_npz(
             n_layers += 1
         if n_layers == 0:
             raise CaseError(key, "must hold arrays W0, b0, W1, b1, ...", sorted(data.files))
-        act = activation if isinstance(activation, Activation) else make_activation(activation, f"network.activation")
+        act = activation if isinstance(activation, Activation) else make_activation(activation, "network.activation")
         layers = []
         for n in range(n_layers):
             W = data[f"W{n}"]

@@ -208,7 +208,6 @@ class TTSolver:
         ``duality_gap`` is NaN (not computed by this method).
         """
         check_network(network)
-        opt = self.options
         if input_law.dim != network.widths[0]:
             raise ValueError(f"input law has dimension {input_law.dim}, the network {network.widths[0]} inputs")
         L, width = network.depth, max(network.widths)
