@@ -9,10 +9,11 @@ Network model
     ``Layer``, ``Network``, ``random_network``, ``load_npz``, ``make_network``;
     noise ``GaussianNoise``, ``UniformNoise``, ``LaplaceNoise``, ``NoNoise``;
     inputs ``GaussianInput``, ``UniformInput``, ``MixtureInput``, ``PointInput``;
-    observables ``NeuronObservable``, ``LinearObservable``.
+    observables ``NeuronObservable``, ``LinearObservable``; PyTorch models
+    ``from_torch(model, noise)``, ``load_torch(path, noise)`` (optional extra).
 Solvers
     ``GridSolver`` (tensor grids: ``propagate`` densities forward, ``pullback``
-    observables backward), ``TensorGrid``, ``GridFunction``,
+    observables backward), ``TensorGrid``, ``GridFunction``, ``SparseGrid``,
     ``TransferOperator``, ``KoopmanOperator``; Monte Carlo ``simulate``,
     ``conditional_mean``.
 Errors
@@ -28,7 +29,7 @@ from ._lazy import lazy_exports
 # use (PEP 562), so that ``mzpdf validate`` or a refusal by the memory guard
 # does not pay for SciPy's and Numba's imports.
 _EXPORTS = {
-    "discretization": ("GridFunction", "TensorGrid"),
+    "discretization": ("GridFunction", "SparseGrid", "TensorGrid"),
     "errors": ("CaseError", "MassLossWarning", "MzpdfError", "MzpdfWarning", "NumericalHealthWarning",
                "ResultFileError", "SingularDensityError"),
     "io.case": ("Case", "load_case"),
@@ -43,5 +44,6 @@ _EXPORTS = {
     "options": ("GridOptions", "MonteCarloOptions"),
     "results": ("Results",),
     "pipeline": ("run",),
+    "torch_interop": ("from_torch", "load_torch"),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -285,4 +285,11 @@ def make_network(spec: dict | Network, key: str = "network", base_dir: Path | No
     p = Path(path)
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
+    if p.suffix in (".pt", ".pth"):
+        if "activation" in spec:
+            raise CaseError(f"{key}.activation", "is not valid with a torch model file (the model holds its "
+                            "activations)", spec["activation"])
+        from ..torch_interop import load_torch
+
+        return load_torch(p, spec.get("noise"), key=f"{key}.file")
     return load_npz(p, spec.get("activation", "tanh"), spec.get("noise"), key=f"{key}.file")

@@ -1,0 +1,223 @@
+"""PyTorch models as mzpdf networks: :func:`from_torch` and :func:`load_torch`.
+
+A ``torch.nn.Sequential`` (nested ``Sequential`` containers are flattened) is
+read as a chain of layers, each a ``Linear`` module followed by at most one
+activation module:
+
+=====================  ==================================================
+torch module           mzpdf layer
+=====================  ==================================================
+``Linear``             a dense layer ``W x + b`` (activation identity if
+                       no activation module follows)
+``Tanh``               activation ``tanh``
+``Sigmoid``            activation ``sigmoid``
+``ReLU``               activation ``relu``
+``LeakyReLU(a)``       activation ``leaky_relu`` with ``slope = a``
+``Softplus()``         activation ``softplus`` (``beta = 1`` only; torch
+                       returns ``x`` itself above ``threshold = 20``, a
+                       difference below 2.1e-9)
+``Identity``,          skipped (``Dropout`` as in evaluation mode)
+``Dropout``
+``Residual(...)``      a residual layer ``x + step sigma(W x + b)`` (the
+                       convention of case files; :func:`residual` builds one)
+=====================  ==================================================
+
+The noise of the stochastic network, ``X_{n+1} = F_n(X_n) + xi_n``, is not
+part of a torch model and is given separately, for every layer or per layer.
+Weights are copied in float64. Anything else in the model is refused with a
+:class:`~mzpdf.errors.CaseError` that names the modules and their positions.
+
+torch is an optional dependency (``pip install mzpdf[torch]``); it is imported
+only when these functions run.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CaseError
+from .network.activations import make_activation
+from .network.network import Layer, Network
+from .network.noise import make_noise
+
+__all__ = ["from_torch", "load_torch", "residual", "SUPPORTED_MODULES"]
+
+SUPPORTED_MODULES = ("Linear", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "Identity", "Dropout",
+                     "Residual", "Sequential")
+
+
+def _torch(key: str):
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - exercised only without torch
+        raise CaseError(key, "needs PyTorch, which is not installed (pip install 'mzpdf[torch]')") from None
+    return torch
+
+
+@lru_cache(maxsize=1)
+def _residual_class():
+    torch = _torch("residual")
+
+    class Residual(torch.nn.Module):
+        """``x + step * activation(linear(x))``: mzpdf's residual layer as a
+        torch module (``linear`` must be square)."""
+
+        def __init__(self, linear, activation, step: float = 1.0):
+            super().__init__()
+            self.linear, self.activation, self.step = linear, activation, float(step)
+
+        def forward(self, x):
+            return x + self.step * self.activation(self.linear(x))
+
+    Residual.__module__ = __name__
+    Residual.__qualname__ = "Residual"
+    return Residual
+
+
+def __getattr__(name):
+    if name == "Residual":
+        return _residual_class()
+    raise AttributeError(name)
+
+
+def residual(linear, activation, step: float = 1.0):
+    """A torch module ``x + step * activation(linear(x))`` that
+    :func:`from_torch` reads as a residual layer."""
+    return _residual_class()(linear, activation, step)
+
+
+def _flatten(module, torch, where: str = ""):
+    """(position, module) pairs of a Sequential, nested ones expanded."""
+    out = []
+    for name, child in module.named_children():
+        pos = f"{where}[{name}]"
+        if isinstance(child, torch.nn.Sequential):
+            out.extend(_flatten(child, torch, pos))
+        else:
+            out.append((pos, child))
+    return out
+
+
+def _activation(module, torch, pos: str, key: str):
+    """(name, params) of an activation module, or None if ``module`` is not one."""
+    nn = torch.nn
+    if isinstance(module, nn.Tanh):
+        return "tanh", {}
+    if isinstance(module, nn.Sigmoid):
+        return "sigmoid", {}
+    if isinstance(module, nn.ReLU):
+        return "relu", {}
+    if isinstance(module, nn.LeakyReLU):
+        return "leaky_relu", {"slope": float(module.negative_slope)}
+    if isinstance(module, nn.Softplus):
+        if float(module.beta) != 1.0:
+            raise CaseError(key, f"holds Softplus(beta={module.beta}) at {pos}; only beta = 1 is supported",
+                            repr(module))
+        return "softplus", {}
+    return None
+
+
+def _linear_arrays(linear) -> tuple[np.ndarray, np.ndarray]:
+    W = linear.weight.detach().to("cpu").double().numpy().copy()
+    b = (linear.bias.detach().to("cpu").double().numpy().copy() if linear.bias is not None
+         else np.zeros(W.shape[0]))
+    return W, b
+
+
+def from_torch(model, noise, key: str = "model") -> Network:
+    """The :class:`~mzpdf.Network` of a torch ``nn.Sequential``.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        Linear layers, each followed by at most one supported activation (see
+        the module docstring), and mzpdf ``Residual`` blocks.
+    noise : dict, NoiseLaw, or a list of them (one per layer)
+        The additive noise after every layer, as in case files, for example
+        ``{"kind": "gaussian", "std": 0.1}``.
+    key : str
+        How error messages name the model (``network.file`` for a case file).
+
+    Raises
+    ------
+    CaseError
+        For a model that is not a Sequential, unsupported modules (all of them
+        are named with their positions), an activation without a Linear
+        before it, or a noise list of the wrong length.
+    """
+    torch = _torch(key)
+    Residual = _residual_class()
+    if not isinstance(model, torch.nn.Sequential):
+        raise CaseError(key, "must be a torch.nn.Sequential", type(model).__name__)
+    modules = _flatten(model, torch)
+    bad = [f"{type(m).__name__} at {pos}" for pos, m in modules
+           if type(m).__name__ not in SUPPORTED_MODULES and not isinstance(m, Residual)]
+    if bad:
+        raise CaseError(key, f"holds modules mzpdf cannot translate (supported: {', '.join(SUPPORTED_MODULES)})",
+                        "; ".join(bad))
+    specs = []  # (kind, W, b, activation name, params, step, position)
+    for pos, m in modules:
+        if isinstance(m, (torch.nn.Identity, torch.nn.Dropout)):
+            continue
+        if isinstance(m, torch.nn.Linear):
+            W, b = _linear_arrays(m)
+            specs.append(["dense", W, b, "identity", {}, 1.0, pos])
+            continue
+        if isinstance(m, Residual):
+            if not isinstance(m.linear, torch.nn.Linear):
+                raise CaseError(key, f"holds a Residual at {pos} whose linear part is not a Linear",
+                                type(m.linear).__name__)
+            act = _activation(m.activation, torch, pos, key)
+            if act is None:
+                raise CaseError(key, f"holds a Residual at {pos} with an unsupported activation",
+                                type(m.activation).__name__)
+            W, b = _linear_arrays(m.linear)
+            specs.append(["residual", W, b, act[0], act[1], m.step, pos])
+            continue
+        act = _activation(m, torch, pos, key)
+        if not specs or specs[-1][0] != "dense" or specs[-1][3] != "identity" or specs[-1][6] == "done":
+            raise CaseError(key, f"holds an activation at {pos} that does not follow a Linear module",
+                            type(m).__name__)
+        specs[-1][3], specs[-1][4], specs[-1][6] = act[0], act[1], "done"
+    if not specs:
+        raise CaseError(key, "must hold at least one Linear module", repr(model))
+    noises = noise if isinstance(noise, (list, tuple)) else [noise] * len(specs)
+    if len(noises) != len(specs):
+        raise CaseError("noise", f"must be one law or a list of {len(specs)} (one per layer)", len(noises))
+    layers = []
+    for n, ((kind, W, b, act, params, step, _), nz) in enumerate(zip(specs, noises)):
+        layers.append(Layer(W, b, make_activation(act, "activation", **params) if params else act,
+                            make_noise(nz, W.shape[0], f"noise[{n}]" if isinstance(noise, (list, tuple)) else "noise"),
+                            kind=kind, step=step, key=f"{key}.layers[{n}]"))
+    return Network(tuple(layers))
+
+
+def load_torch(path, noise, key: str = "network.file") -> Network:
+    """The network of a model saved with ``torch.save(model, path)``.
+
+    The file is read with ``torch.load(weights_only=True)`` and only the
+    module classes mzpdf can translate allowed: loading a file never runs
+    code from it.
+    """
+    torch = _torch(key)
+    path = Path(path)
+    if not path.is_file():
+        raise CaseError(key, "must name an existing file", str(path))
+    nn = torch.nn
+    allowed = [nn.Sequential, nn.Linear, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.Softplus, nn.Identity,
+               nn.Dropout, _residual_class()]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            model = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # an unpickling error names the refused class
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        detail = f"it holds {found.group(1)}" if found else (str(err).strip().splitlines() or [""])[0]
+        raise CaseError(key, f"must be a torch model saved with torch.save(model) from the supported modules "
+                             f"({', '.join(SUPPORTED_MODULES)}); {detail}", str(path)) from None
+    if isinstance(model, dict):
+        raise CaseError(key, "holds a state_dict, which has no architecture: save the whole model with "
+                             "torch.save(model, path)", str(path))
+    return from_torch(model, noise, key)
