@@ -50,9 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="summarize a result file")
     info.add_argument("result", help="HDF5 result file")
 
-    plot = sub.add_parser("plot", help="draw a result file's marginals (and memory, for a projection)")
+    plot = sub.add_parser("plot", help="draw a result file's figures (overview, marginals by layer, joint "
+                                       "density, q0, memory) as PNG files")
     plot.add_argument("result", help="HDF5 result file")
-    plot.add_argument("-o", "--output", help="image file (default: the result's name with .png)")
+    plot.add_argument("-o", "--output", help="overview image (default: the result's name with .png); the other "
+                                             "figures go beside it as STEM-marginals.png, STEM-joint.png, ...")
     plot.add_argument("--overwrite", action="store_true", help="replace an existing image")
     return p
 
@@ -123,19 +125,32 @@ def _cmd_info(args) -> int:
 
 def _cmd_plot(args) -> int:
     from .io.hdf5 import read_results
-    from .plot import plot_results
+    from .plot import figure_paths, figures
 
     out = Path(args.output) if args.output else Path(args.result).with_suffix(".png")
-    if out.exists() and not args.overwrite:
-        raise CaseError("--output", "must not name an existing file (pass --overwrite to replace it)", str(out))
     results = read_results(args.result)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    import matplotlib.pyplot as plt
+
+    figs = figures(results)
+    paths = figure_paths(out, figs)
+    for path in paths.values():  # refuse before writing anything
+        if path.exists() and not args.overwrite:
+            for fig in figs.values():
+                plt.close(fig)
+            raise CaseError("--output", "must not name an existing file (pass --overwrite to replace it)", str(path))
+    tmps = {name: path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}") for name, path in paths.items()}
     try:
-        plot_results(results, tmp)
-        os.replace(tmp, out)
+        for name, fig in figs.items():
+            fig.savefig(tmps[name], dpi=110)
+        for name in figs:
+            os.replace(tmps[name], paths[name])
     finally:
-        tmp.unlink(missing_ok=True)
-    print(f"wrote {out}")
+        for fig in figs.values():
+            plt.close(fig)
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+    for path in paths.values():
+        print(f"wrote {path}")
     return 0
 
 

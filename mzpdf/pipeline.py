@@ -19,6 +19,8 @@ from .results import BackwardSummary, LayerSummary, MonteCarloLayer, Results
 
 __all__ = ["run", "summarize_forward"]
 
+JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
+
 
 def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> Results:
     """Run ``case`` (a :class:`mzpdf.io.case.Case`) and return its results.
@@ -146,7 +148,12 @@ def summarize_forward(solution: ForwardSolution, marginal_points: int = 201) -> 
         mass, mean, cov = density.moments()
         xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in grid.box])
         pdf = np.stack([density.marginal(k, xs[k]) for k in range(grid.ndim)])
-        out.append(LayerSummary(mean, cov, mass, xs, pdf, grid.box))
+        joint = None
+        if grid.ndim >= 2:
+            x, y = (np.linspace(lo, hi, JOINT_POINTS) for lo, hi in grid.box[:2])
+            nodal = grid.marginal(density.values, (0, 1))
+            joint = (x, y, grid.rules[0].interpolation_matrix(x) @ nodal @ grid.rules[1].interpolation_matrix(y).T)
+        out.append(LayerSummary(mean, cov, mass, xs, pdf, grid.box, joint))
     return out
 
 
@@ -167,7 +174,12 @@ def summarize_tt(solution, marginal_points: int = 201) -> list[LayerSummary]:
         box = law.box(tail)
         xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in box])
         pdf = np.stack([law.marginal(k, xs[k]) for k in range(law.dim)])
-        out.append(LayerSummary(mean, cov, float(mass) if n else 1.0, xs, pdf, box))
+        joint = None
+        if law.dim >= 2:
+            x, y = (np.linspace(lo, hi, JOINT_POINTS) for lo, hi in box[:2])
+            pdf2 = law.joint01(x, y)
+            joint = None if pdf2 is None else (x, y, pdf2)
+        out.append(LayerSummary(mean, cov, float(mass) if n else 1.0, xs, pdf, box, joint))
     return out
 
 

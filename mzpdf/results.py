@@ -28,6 +28,10 @@ class LayerSummary:
         The neuron's marginal density at those abscissae (``inf`` rows for a point input).
     box : (N_n, 2)
         The box the layer was discretized on.
+    joint : (x, y, pdf) or None
+        The 2-D marginal density of neurons 0 and 1 on the grid ``x`` (m,) by
+        ``y`` (m,): ``pdf[i, j]`` at ``(x[i], y[j])``; ``None`` for one neuron
+        or a method that does not provide it.
     """
 
     mean: np.ndarray
@@ -36,6 +40,7 @@ class LayerSummary:
     marginal_x: np.ndarray
     marginal_pdf: np.ndarray
     box: np.ndarray
+    joint: tuple | None = None
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,10 @@ def _move_no_clobber(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
+_JOINT = ("(m,) abscissae of neuron 0", "(m,) abscissae of neuron 1",
+          "(m, m) 2-D marginal density of neurons 0 and 1, [i, j] at (x[i], y[j])")
+
+
 def _write(f: h5py.File, r: Results) -> None:
     f.attrs["mzpdf_version"] = __version__
     f.attrs["schema_version"] = SCHEMA_VERSION
@@ -133,6 +137,9 @@ def _write(f: h5py.File, r: Results) -> None:
             _dataset(g, name, getattr(layer, name))
         _dataset(g, "marginals/x", layer.marginal_x, _DESCRIPTIONS["x"])
         _dataset(g, "marginals/pdf", layer.marginal_pdf, _DESCRIPTIONS["pdf"])
+        if layer.joint is not None:
+            for name, value, text in zip(("x", "y", "pdf"), layer.joint, _JOINT):
+                _dataset(g, f"joint/{name}", value, text)
     if r.backward is not None:
         g = f.create_group("backward")
         _dataset(g, "points", r.backward.points)
@@ -304,7 +311,9 @@ def _layers(group: h5py.Group) -> list[h5py.Group]:
 
 def _read(f: h5py.File) -> Results:
     forward = [LayerSummary(g["mean"][()], g["cov"][()], float(g["mass"][()]), g["marginals/x"][()],
-                            g["marginals/pdf"][()], g["box"][()]) for g in _layers(f["forward"])]
+                            g["marginals/pdf"][()], g["box"][()],
+                            tuple(g[f"joint/{k}"][()] for k in ("x", "y", "pdf")) if "joint" in g else None)
+               for g in _layers(f["forward"])]
     backward = None
     if "backward" in f:
         g = f["backward"]

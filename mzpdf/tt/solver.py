@@ -88,6 +88,11 @@ class _XLaw:
     def box(self, tail: float) -> np.ndarray:
         raise NotImplementedError
 
+    def joint01(self, x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """The 2-D marginal density of neurons 0 and 1 on the grid ``x`` by
+        ``y`` (None where not available)."""
+        raise NotImplementedError
+
 
 class _InputXLaw(_XLaw):
     def __init__(self, law: InputLaw):
@@ -104,6 +109,12 @@ class _InputXLaw(_XLaw):
 
     def box(self, tail):
         return self.law.box(tail)
+
+    def joint01(self, x, y):
+        if self.dim != 2:
+            return None  # a 2-D marginal of a general input law has no closed form here
+        X, Y = np.meshgrid(x, y, indexing="ij")
+        return self.law.pdf(np.column_stack([X.ravel(), Y.ravel()])).reshape(X.shape)
 
 
 class _NoisyXLaw(_XLaw):
@@ -156,6 +167,15 @@ class _NoisyXLaw(_XLaw):
         if self.tt is not None:
             self._marginals = self.tt.marginals()
             self._mass = self.tt.integral()
+
+    def joint01(self, x, y):
+        rows = []
+        for k, pts in ((0, x), (1, y)):
+            rho = self.laws[k].pdf((np.asarray(pts)[:, None] - self.act[k][None, :])[..., None])[..., 0]
+            rows.append(rho * (self.tt.rules[k].weights[None, :] if self.tt is not None else 1.0))
+        if self.tt is None:
+            return np.outer(rows[0][:, 0], rows[1][:, 0])
+        return rows[0] @ self.tt.marginal2(0, 1) @ rows[1].T
 
     def box(self, tail):
         r = self.layer.noise.tail_radius(tail)
