@@ -57,6 +57,8 @@ def test_model_file_gives_the_densities_of_the_equivalent_case_file(tmp_path):
     (tmp_path / "b.toml").write_text(_case_text(None, blocks))
     ra = mzpdf.run(load_case(tmp_path / "a.toml"))
     rb = mzpdf.run(load_case(tmp_path / "b.toml"))
+    worst = max(np.max(np.abs(la.marginal_pdf - lb.marginal_pdf)) for la, lb in zip(ra.forward, rb.forward))
+    print(f"model file vs case file: largest marginal difference {worst:.1e}")
     for la, lb in zip(ra.forward, rb.forward):
         assert np.max(np.abs(la.marginal_pdf - lb.marginal_pdf)) <= 1e-12
         assert np.max(np.abs(la.cov - lb.cov)) <= 1e-12
@@ -92,11 +94,13 @@ def test_torch_monte_carlo_inside_the_band_and_the_band_can_fail():
     samples = 1_000_000
     mc = _torch_monte_carlo(blocks, law, 0.15, samples, abscissae)
     scores, z = band_violations(solution, mc, samples)
+    print(f"torch Monte Carlo: worst of {scores.size} bins at {scores.max():.2f} standard errors (band {z:.2f})")
     assert scores.max() < z, f"worst bin at {scores.max():.2f} standard errors, band {z:.2f}"
     # the same sample against a network whose noise is 5% off must leave the band
     wrong = GridSolver(nodes=40).propagate(from_torch(torch.nn.Sequential(*blocks), {"kind": "gaussian", "std": 0.1575}),
                                            law)
     scores_wrong, _ = band_violations(wrong, mc, samples)
+    print(f"noise 5% off: worst bin at {scores_wrong.max():.2f} standard errors")
     assert scores_wrong.max() > z
 
 
