@@ -82,7 +82,7 @@ def test_figures_have_labelled_axes_and_data(results, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["quickstart", "mz_reduce_tanh", "torch_classifier", "tt_tanh"])
+@pytest.mark.parametrize("name", CASES)
 def test_mzpdf_plot_writes_non_blank_pngs(results, name, tmp_path):
     mzpdf.write_results(results[name], tmp_path / "r.h5")
     out = subprocess.run([sys.executable, "-m", "mzpdf", "plot", str(tmp_path / "r.h5"), "-o",
