@@ -1,4 +1,4 @@
-"""Command line: ``mzpdf run | validate | info | plot``. No numerics here.
+"""Command line: ``mzpdf run | validate | info | plot | sweep``. No numerics here.
 
 Exit status: 0 success; 2 an invalid case or argument (the message names the
 dotted key, the rule and the value); 1 any other failure. Errors are one line
@@ -56,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", help="overview image (default: the result's name with .png); the other "
                                              "figures go beside it as STEM-marginals.png, STEM-joint.png, ...")
     plot.add_argument("--overwrite", action="store_true", help="replace an existing image")
+    sweep = sub.add_parser("sweep", help="run a case over a grid of parameter values on Dask")
+    sweep.add_argument("case", help="case file (TOML)")
+    sweep.add_argument("--param", dest="params", action="append", default=[], metavar="SECTION.KEY=V1,V2,...",
+                       help="a swept case entry and its values (repeatable: the sweep is the product)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="processes of the local Dask cluster (default: cores, at most 4)")
+    where.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
+    sweep.add_argument("-o", "--output", help="directory of the point files and summary.csv "
+                                              "(default: <case name>-sweep)")
+    sweep.add_argument("--overwrite", action="store_true", help="recompute points whose files hold another case")
+    sweep.add_argument("--quiet", action="store_true", help="print nothing on success")
     return p
 
 
@@ -154,6 +165,24 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import SUMMARY, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise CaseError("--workers", "must be a positive integer", args.workers)
+    out, points = run_sweep(args.case, args.params, args.output, workers=args.workers, scheduler=args.scheduler,
+                            overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty())
+    failed = [p for p in points if p.status == "failed"]
+    if not args.quiet or failed:
+        done = sum(p.status == "done" for p in points)
+        skipped = sum(p.status == "skipped" for p in points)
+        print(f"{out}: {len(points)} points, {done} computed, {skipped} already done, {len(failed)} failed; "
+              f"summary in {out / SUMMARY}")
+        for p in failed:
+            print(f"  point {p.index} ({', '.join(p.overrides)}): {p.message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _debug() -> bool:
     return os.environ.get("MZPDF_DEBUG", "") not in ("", "0")
 
@@ -165,7 +194,8 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else 1
-    command = {"run": _cmd_run, "validate": _cmd_validate, "info": _cmd_info, "plot": _cmd_plot}[args.command]
+    command = {"run": _cmd_run, "validate": _cmd_validate, "info": _cmd_info, "plot": _cmd_plot,
+               "sweep": _cmd_sweep}[args.command]
     try:
         return command(args)
     except CaseError as err:

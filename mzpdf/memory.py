@@ -98,7 +98,7 @@ def check_memory(case, available: int | None = None) -> int:
     if method == "grid":
         rule = (f"needs about {format_bytes(need)} ({case.solver.nodes} nodes per neuron on layers of up to "
                 f"{max(case.network.widths)} neurons), more than the {format_bytes(have)} available: lower "
-                "solver.nodes, or use solver.method = 'tt' or 'sparse' for wide layers")
+                "solver.nodes, or use solver.method = 'tt' for wide layers")
         raise CaseError("solver.nodes", rule, case.solver.nodes)
     key = "solver.chunk" if method == "montecarlo" else "montecarlo.chunk"
     raise CaseError(key, f"needs about {format_bytes(need)}, more than the {format_bytes(have)} available: "
