@@ -354,8 +354,12 @@ class SparseGrid:
     def evaluate(self, values: np.ndarray, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
         """The Smolyak interpolant of nodal ``values`` at points ``x`` (P, N);
         zero outside the box."""
-        alpha = self.hierarchize(values)
-        t = self.to_reference(x)
+        return self.evaluate_surpluses(self.hierarchize(values), self.to_reference(x), chunk)
+
+    def evaluate_surpluses(self, alpha: np.ndarray, t: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """The interpolant with hierarchical surpluses ``alpha`` at reference
+        points ``t`` (P, N) in ``[-1, 1]^N`` (zero outside)."""
+        t = np.atleast_2d(np.asarray(t, dtype=np.float64))
         out = np.empty(t.shape[0])
         for s in range(0, t.shape[0], chunk):
             tt = t[s: s + chunk]
@@ -420,17 +424,22 @@ class AdaptiveResult:
 
 
 def adaptive_grid(func: Callable[[np.ndarray], np.ndarray], box: np.ndarray, rule: str = "cc", level: int = 2,
-                  tol: float = 1e-6, max_points: int = 100_000) -> AdaptiveResult:
+                  tol: float = 1e-6, max_points: int = 100_000, indicator: str = "l1") -> AdaptiveResult:
     """Dimension-adaptive Smolyak grid for ``func`` (vectorized over points
     ``(P, N)``), after Gerstner and Griebel.
 
     Starts from the regular grid of ``level``; then repeatedly evaluates
     ``func`` on the new points of every admissible forward neighbour of the
-    index set and adds those whose indicator -- the L1 norm of their
-    hierarchical increment, ``sum_p |alpha_p| prod_k int phi_{p_k}``, relative
-    to the integral of ``|f|`` -- exceeds ``tol``. Stops when no candidate
-    does, or before the grid would exceed ``max_points`` (``capped``).
+    index set and adds those whose indicator exceeds ``tol``. The indicator
+    is the size of the candidate's hierarchical increment: ``"l1"``, its L1
+    norm ``sum_p |alpha_p| prod_k int phi_{p_k}`` relative to the integral of
+    ``|f|``; ``"max"``, its largest surplus ``max_p |alpha_p|`` (absolute: for
+    a log-density, the relative error it adds to the density). Stops when no
+    candidate exceeds ``tol``, or before the grid would exceed ``max_points``
+    (``capped``).
     """
+    if indicator not in ("l1", "max"):
+        raise ValueError(f"indicator must be 'l1' or 'max', got {indicator!r}")
     box = np.asarray(box, dtype=np.float64).reshape(-1, 2)
     dim = box.shape[0]
     grid = SparseGrid.regular(box, level, rule)
@@ -469,7 +478,9 @@ def adaptive_grid(func: Callable[[np.ndarray], np.ndarray], box: np.ndarray, rul
                     lev = int(c[k])
                     w = nodal_weights(rule, lev) * h0[k]
                     ints *= w[np.searchsorted(level_keys(lev), b[:, k])]
-                seen[c] = (float(np.abs(surplus[s]) @ ints) / scale, b, f[s])
+                size = (float(np.abs(surplus[s]) @ ints) / scale if indicator == "l1"
+                        else float(np.max(np.abs(surplus[s]))))
+                seen[c] = (size, b, f[s])
                 start += b.shape[0]
         worst = max((seen[c][0] for c in candidates), default=0.0)
         chosen = [c for c in candidates if seen[c][0] > tol]
