@@ -30,7 +30,7 @@ from ._lazy import lazy_exports
 # does not pay for SciPy's and Numba's imports.
 _EXPORTS = {
     "discretization": ("GridFunction", "SparseGrid", "TensorGrid"),
-    "errors": ("CaseError", "MassLossWarning", "MzpdfError", "MzpdfWarning", "NumericalHealthWarning",
+    "errors": ("BackendWarning", "CaseError", "MassLossWarning", "MzpdfError", "MzpdfWarning", "NumericalHealthWarning",
                "ResultFileError", "SingularDensityError"),
     "io.case": ("Case", "load_case"),
     "io.hdf5": ("read_results", "write_results"),

@@ -79,6 +79,12 @@ class TTTruncationWarning(MzpdfWarning):
     ``solver.tol``, or whose cross approximation did not reach its tolerance."""
 
 
+class BackendWarning(UserWarning):
+    """A requested backend is not usable here (``solver.backend = "cuda"``
+    without a GPU); the run goes on with the CPU, and says so in
+    ``/diagnostics/backend``. Not a numerical-health warning."""
+
+
 def _short_repr(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -16,7 +16,7 @@ from .errors import CaseError
 
 __all__ = ["SolverOptions", "GridOptions", "MonteCarloOptions", "METHODS", "BACKENDS", "make_options"]
 
-BACKENDS = ("cpu",)
+BACKENDS = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)

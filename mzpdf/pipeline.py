@@ -6,7 +6,6 @@ results, and Python users call :func:`run` on a case from
 """
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 
@@ -15,6 +14,7 @@ import numpy as np
 from .errors import MzpdfWarning
 from .memory import check_memory
 from .operators.solve import ForwardSolution, GridSolver
+from .progress import Progress
 from .results import BackwardSummary, LayerSummary, MonteCarloLayer, Results
 
 __all__ = ["run", "summarize_forward"]
@@ -60,7 +60,7 @@ def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> 
 
 def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
     start = time.perf_counter()
-    report = _progress_printer(case.name) if progress and sys.stderr.isatty() else None
+    report = Progress(case.name, "layers", enabled=progress)
     g = case.observable
     backward = mc_layers = mc_backward = mc_stderr = mz = solution = analysis = None
     if case.solver.method == "montecarlo":
@@ -82,7 +82,7 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
             mean = float(g(forward[-1].mean[None, :])[0])
             backward = BackwardSummary(_points(case), np.zeros(0), mean)
     else:
-        solver = GridSolver(case.solver)
+        solver = GridSolver(case.solver, backend=case.backend)
         states, on_layer = [], None
         if checkpoint is not None:
             states = checkpoint.load() if resume else []
@@ -99,7 +99,8 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
             gap = abs(back.mean - back.mean_forward) / max(abs(back.mean_forward), 1e-300)
             diagnostics["backward_duality_gap"] = np.float64(gap)
         if case.projection is not None:
-            mz = _reduce(case, solution, back if g is not None else None, forward, report is not None)
+            report.close()
+            mz = _reduce(case, solution, back if g is not None else None, forward, progress)
     if case.solver.method != "montecarlo" and case.montecarlo is not None:
         mc, q0, mc_stderr = _sample(case, case.montecarlo, [layer.marginal_x for layer in forward])
         mc_layers = mc.layers
@@ -110,8 +111,7 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
         from .theory.analysis import run_analysis
 
         analysis = run_analysis(case, forward, solution)
-    if report is not None:
-        sys.stderr.write("\n")
+    report.close()
     return Results(
         case_name=case.name, case_toml=case.toml, method=case.solver.method, forward=forward,
         backward=backward, montecarlo=mc_layers, montecarlo_backward=mc_backward,
@@ -124,11 +124,9 @@ def _reduce(case, solution, back, forward, progress: bool):
     """The Mori-Zwanzig reduction of a grid solution, summarized."""
     from .mz import reduce_network
 
-    report = None
-    if progress and sys.stderr.isatty():
-        sys.stderr.write("\n")
-        report = _progress_printer(case.name, "memory kernels of layer")
+    report = Progress(f"{case.name}: memory kernels", "layers", enabled=progress)
     mz = reduce_network(solution, case.projection, back, progress=report)
+    report.close()
     return mz.summary([layer.marginal_x for layer in forward])
 
 
@@ -212,11 +210,3 @@ def _points(case) -> np.ndarray:
     if case.points is None:
         return np.zeros((0, case.network.widths[0]))
     return np.asarray(case.points, dtype=np.float64)
-
-
-def _progress_printer(name: str, what: str = "layer"):
-    def report(done: int, total: int) -> None:
-        sys.stderr.write(f"\r{name}: {what} {done}/{total}")
-        sys.stderr.flush()
-
-    return report

@@ -23,12 +23,12 @@ import itertools
 import logging
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CaseError
+from .progress import Progress
 
 __all__ = ["SweepPoint", "plan_sweep", "run_sweep", "split_values"]
 
@@ -208,6 +208,8 @@ def run_sweep(case_path, params, out_dir=None, workers: int | None = None, sched
                                      key=f"mzpdf-{out.resolve().name}-{p.index}-{os.getpid()}-{time.time_ns()}",
                                      pure=False): p for p in todo}
             finished = len(points) - len(todo)
+            bar = Progress(f"sweep {out.name}", "points", enabled=progress, delay=0.0)
+            bar(finished, len(points))
             for future in as_completed(futures):
                 p = futures[future]
                 try:
@@ -219,12 +221,11 @@ def run_sweep(case_path, params, out_dir=None, workers: int | None = None, sched
                 p.headline = result.get("headline", {})
                 finished += 1
                 _write_summary(out, points)
-                if progress:
-                    sys.stderr.write(f"\rsweep {out.name}: {finished}/{len(points)} points"
-                                     f"{'' if p.status == 'done' else f' (point {p.index} failed)'}")
-                    sys.stderr.flush()
-            if progress:
-                sys.stderr.write("\n")
+                failed = sum(q.status == "failed" for q in points)
+                bar(finished, len(points))
+                if failed:
+                    bar.note(f"{failed} failed")
+            bar.close()
         finally:
             client.close()
             if cluster is not None:

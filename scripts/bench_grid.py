@@ -44,7 +44,9 @@ def best_of(fn, repeat=3):
     return min(times), out
 
 
-def bench_kernels(width: int, nodes: int, std: float):
+def kernel_problem(width: int, nodes: int, std: float):
+    """One tanh layer between two tensor grids: (layer, source, target, coeffs,
+    dense transition, windowed transition)."""
     rng = np.random.default_rng(0)
     layer = mzpdf.Layer(rng.standard_normal((width, width)), 0.1 * rng.standard_normal(width), "tanh",
                         mzpdf.GaussianNoise(np.array([std])))
@@ -53,6 +55,11 @@ def bench_kernels(width: int, nodes: int, std: float):
     coeffs = source.weights * np.exp(-0.5 * (source.points**2).sum(axis=1))
     dense = assemble_transition(layer, source.points, source.weights, target, "dense")
     window = assemble_transition(layer, source.points, source.weights, target, "windowed")
+    return layer, source, target, coeffs, dense, window
+
+
+def bench_kernels(width: int, nodes: int, std: float):
+    layer, source, target, coeffs, dense, window = kernel_problem(width, nodes, std)
     pairs = float(source.size) * target.size
 
     def numba_loop():
@@ -77,6 +84,7 @@ def bench_kernels(width: int, nodes: int, std: float):
     print(f"{'algorithm':<14}{'time [s]':>10}{'pairs/s':>12}{'vs numpy':>10}{'max rel diff':>14}")
     for name, t, rate, speed, diff in rows:
         print(f"{name:<14}{t:>10.4f}{rate:>12.3e}{speed:>10.1f}{diff:>14.1e}")
+    return rows
 
 
 def marginal_l1(x, pdf, ref_x, ref_pdf):
@@ -135,9 +143,12 @@ def bench_time_to_accuracy(target_l1: float):
     print(f"\nMonte Carlo error ~ n^{slope:.2f}; L1 = {target_l1:g} needs "
           + (f"{measured[0][0]:.1e} samples, {measured[0][1]:.1f} s (measured)" if measured else
              f"about {n_needed:.1e} samples and {t_needed:.0f} s (extrapolated from the fit; time linear in samples)"))
+    t_mc = measured[0][1] if measured else t_needed
     if t_grid:
         print(f"mzpdf reaches L1 = {target_l1:g} with {t_grid[0]} nodes in {t_grid[1]:.3f} s: "
-              f"{(measured[0][1] if measured else t_needed) / t_grid[1]:.0f}x faster than Monte Carlo")
+              f"{t_mc / t_grid[1]:.0f}x faster than Monte Carlo")
+    return {"grid": t_grid, "mc_rows": mc_rows, "slope": slope, "mc_samples": n_needed if not measured
+            else measured[0][0], "mc_time": t_mc, "mc_measured": bool(measured)}
 
 
 def main():

@@ -56,7 +56,7 @@ INVALID = [
     ("solver.nodes='many'", "solver.nodes"),                              # wrong type
     ("solver.nodes=16.5", "solver.nodes"),                                # float for an int
     ("solver.method='magic'", "solver.method"),                           # unknown method
-    ("solver.backend='cuda'", "solver.backend"),                          # not in this version
+    ("solver.backend='gpu'", "solver.backend"),                           # not a backend
     ("solver.backend='tpu'", "solver.backend"),                           # unknown backend
     ("solver.tail=0.5", "solver.tail"),
     ("solver.domain=[1, 0]", "solver.domain"),
@@ -257,10 +257,11 @@ def test_bad_toml_is_a_case_error(tmp_path):
     assert err.value.key == str(path) and "line 2" in str(err.value)
 
 
-def test_cuda_says_not_in_this_version():
+def test_cuda_backend_is_for_the_grid_method():
+    assert loads_case(VALID, ["solver.backend=cuda"]).backend == "cuda"
     with pytest.raises(CaseError) as err:
-        loads_case(VALID, ["solver.backend=cuda"])
-    assert "not available in this version" in err.value.rule
+        loads_case(VALID, ["solver.backend=cuda", "solver.method=montecarlo"])
+    assert err.value.key == "solver.backend" and "grid method only" in err.value.rule
 
 
 def test_projection_is_validated_and_written_out_with_defaults():

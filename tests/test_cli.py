@@ -85,7 +85,7 @@ def test_validate_applies_overrides(case_file, capsys):
 
 
 @pytest.mark.parametrize("override,key", [("network.layers[0].noise.std=-0.1", "network.layers[0].noise.std"),
-                                          ("solver.backend=cuda", "solver.backend"),
+                                          ("solver.backend=gpu", "solver.backend"),
                                           ("solver.nodes", "--set")])
 def test_validate_invalid_exits_2_naming_the_key(case_file, capsys, override, key):
     assert main(["validate", str(case_file), "--set", override]) == 2

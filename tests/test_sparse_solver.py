@@ -5,25 +5,14 @@ grid solver (64 nodes) for a 2-neuron tanh net, with the error required to
 fall as the level rises; the Gauss-Hermite Smolyak rule's polynomial
 exactness.
 """
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 import mzpdf
 from mzpdf.errors import CaseError
 from mzpdf.sparse import hermite_smolyak
+from mzpdf.sparse.solver import SparseOptions as Options
 from mzpdf.sparse.solver import SparseSolver, check_case
-
-
-@dataclass
-class Options:
-    level: int = 2
-    quad_level: int = 2
-    box: float = 5.0
-    adaptive_tol: float = 0.0
-    max_points: int = 100_000
-    chunk: int = 256
 
 
 def test_hermite_smolyak_is_exact_for_its_polynomials():

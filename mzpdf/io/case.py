@@ -280,10 +280,11 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     solver_table = dict(_section(table, "solver") or {})
     method = solver_table.pop("method", "grid")
     backend = solver_table.pop("backend", "cpu")
-    if backend == "cuda":
-        raise CaseError("solver.backend", "'cuda' is not available in this version (use 'cpu')", backend)
     if backend not in BACKENDS:
         raise CaseError("solver.backend", f"must be one of {list(BACKENDS)}", backend)
+    if backend == "cuda" and method != "grid":
+        raise CaseError("solver.backend", f"'cuda' runs the grid method only (solver.method = {method!r}: use "
+                                          "'cpu')", backend)
     solver = make_options(method, solver_table, "solver")
     if method != "montecarlo":
         for n, layer in enumerate(network):

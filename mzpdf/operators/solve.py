@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..discretization.grid import GridFunction, TensorGrid
-from ..errors import MassLossWarning, NumericalHealthWarning
+from ..errors import BackendWarning, MassLossWarning, NumericalHealthWarning
 from ..network.inputs import InputLaw
 from ..network.network import Network
 from ..options import GridOptions
@@ -150,10 +150,27 @@ class GridSolver:
         keyword arguments override single options (``GridSolver(nodes=48)``).
     """
 
-    def __init__(self, options: GridOptions | None = None, **overrides):
+    def __init__(self, options: GridOptions | None = None, backend: str = "cpu", **overrides):
         base = (options or GridOptions()).to_dict()
         base.update(overrides)
         self.options = GridOptions(**base)
+        if backend not in ("cpu", "cuda"):
+            raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
+        self.backend = backend
+        self.backend_note = backend
+        if backend == "cuda":
+            from .cuda import cuda_status
+
+            usable, reason = cuda_status()
+            if not usable:
+                warnings.warn(f"solver.backend = 'cuda': {reason}; running on the CPU", BackendWarning, stacklevel=2)
+                self.backend, self.backend_note = "cpu", f"cpu (cuda requested: {reason})"
+            elif reason == "simulator":
+                self.backend_note = "cuda (numba CUDA simulator)"
+
+    @property
+    def _algorithm(self) -> str:
+        return "cuda" if self.backend == "cuda" else self.options.kernel
 
     # -- forward ------------------------------------------------------------
     def propagate(self, network: Network, input_law: InputLaw,
@@ -203,7 +220,7 @@ class GridSolver:
             else:
                 mapped = layer.forward(points)
                 target = TensorGrid.from_box(self._target_box(layer, mapped, coeffs), opt.nodes, opt.rule)
-                t = assemble_transition(layer, points, weights, target, opt.kernel)
+                t = assemble_transition(layer, points, weights, target, self._algorithm)
                 out = t.forward_sum(coeffs)
                 rng = np.random.default_rng([12345, n])  # test functions of the duality check only
                 gap[n] = _duality_gap(t, coeffs, out, rng)
@@ -223,7 +240,8 @@ class GridSolver:
             if progress is not None:
                 progress(n + 1, L)
         diagnostics = {"mass": mass, "lost_mass": lost, "duality_gap": gap, "quadrature_mass_error": qerr,
-                       "time_per_layer_s": seconds, "kernel": np.array(kernel, dtype="S8")}
+                       "time_per_layer_s": seconds, "kernel": np.array(kernel, dtype="S8"),
+                       "backend": self.backend_note}
         return ForwardSolution(network, input_law, densities, transitions, diagnostics)
 
     def _box(self, auto_box: np.ndarray) -> np.ndarray:

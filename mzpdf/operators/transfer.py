@@ -11,7 +11,8 @@ so that sum_j w_j p_j (M u)_j = sum_i v_i u_i (N p)_i holds to round-off.
 Two algorithms compute the sums. ``dense`` factorizes the kernel over output
 neurons and contracts it with BLAS matrix products (a Khatri-Rao structure);
 ``windowed`` visits, for each source node, only the target nodes within the
-noise's window (where rho > 1e-16 rho(0)), with numba kernels.
+noise's window (where rho > 1e-16 rho(0)), with numba kernels. ``cuda`` runs
+the whole pair sum on the GPU (:mod:`mzpdf.operators.cuda`).
 """
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ class GridTransition:
                 "a layer with noise kind 'none' maps densities to singular measures that no grid can hold; "
                 "use method = 'montecarlo', or give the layer noise"
             )
-        if self.algorithm not in ("auto", "dense", "windowed"):
-            raise ValueError(f"algorithm must be 'auto', 'dense' or 'windowed', got {self.algorithm!r}")
+        if self.algorithm not in ("auto", "dense", "windowed", "cuda"):
+            raise ValueError(f"algorithm must be 'auto', 'dense', 'windowed' or 'cuda', got {self.algorithm!r}")
         if self.target.ndim != self.layer.n_out:
             raise ValueError(f"target grid has {self.target.ndim} axes, the layer {self.layer.n_out} outputs")
         if len(set(self.target.shape)) != 1:
@@ -112,6 +113,10 @@ class GridTransition:
     def forward_sum(self, coeffs: np.ndarray) -> np.ndarray:
         """``out_i = sum_j K_ij coeffs_j``, (target.size,)."""
         coeffs = np.ascontiguousarray(coeffs, dtype=np.float64)
+        if self.algorithm == "cuda":
+            from .cuda import pair_sum
+
+            return pair_sum(self.layer.noise.code, self.layer.noise.scale, self.target.points, self.mapped, coeffs)
         if self.algorithm == "windowed":
             lo, hi = self.windows
             out = np.zeros((num_threads(), self.target.size))
@@ -123,6 +128,10 @@ class GridTransition:
     def backward_sum(self, zvalues: np.ndarray) -> np.ndarray:
         """``out_j = sum_i K_ij zvalues_i``, (J,)."""
         zvalues = np.ascontiguousarray(zvalues, dtype=np.float64).reshape(-1)
+        if self.algorithm == "cuda":
+            from .cuda import pair_sum
+
+            return pair_sum(self.layer.noise.code, self.layer.noise.scale, self.mapped, self.target.points, zvalues)
         if self.algorithm == "windowed":
             lo, hi = self.windows
             out = np.empty(self.mapped.shape[0])

@@ -59,7 +59,7 @@ from ..errors import CaseError, MassLossWarning, NumericalHealthWarning
 from ..network import InputLaw, Network
 from .hermite import hermite_smolyak
 
-__all__ = ["LogDensity", "SparseSolver", "SparseSolution", "check_case"]
+__all__ = ["LogDensity", "SparseOptions", "SparseSolver", "SparseSolution", "check_case"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 _GAUSS_NEWTON_STEPS = 8
@@ -160,6 +160,28 @@ class LogDensity:
     level_for_marginals: int = 3
 
 
+@dataclass(frozen=True)
+class SparseOptions:
+    """Options of the experimental solver (not yet a ``[solver]`` method).
+
+    level : Smolyak level of the log-density grid (Clenshaw-Curtis).
+    quad_level : level of the Gauss-Hermite Smolyak rules (per-node transfer
+        integrals, moments, marginals).
+    box : half-width of the grid in standard deviations (whitened coordinates).
+    adaptive_tol : > 0 builds each layer's grid dimension-adaptively until no
+        candidate's largest surplus (log units) exceeds it.
+    max_points : cap of the adaptive grid.
+    chunk : target nodes per vectorized block.
+    """
+
+    level: int = 2
+    quad_level: int = 2
+    box: float = 5.0
+    adaptive_tol: float = 0.0
+    max_points: int = 100_000
+    chunk: int = 256
+
+
 @dataclass
 class SparseSolution:
     """Log-densities of every layer; ``laws[0]`` is ``None`` for a point input."""
@@ -177,8 +199,8 @@ class SparseSolution:
 class SparseSolver:
     """Forward solve on sparse grids; ``options`` is a SparseOptions."""
 
-    def __init__(self, options):
-        self.options = options
+    def __init__(self, options: SparseOptions | None = None):
+        self.options = options or SparseOptions()
 
     def _grid(self, dim: int) -> SparseGrid:
         R = self.options.box

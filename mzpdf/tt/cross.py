@@ -110,7 +110,8 @@ def _unique_rows(a: np.ndarray) -> np.ndarray:
 
 def cross(fn: Callable[[np.ndarray], np.ndarray], shape, tol: float = 1e-8, max_rank: int = 64,
           rng: np.random.Generator | None = None, start: np.ndarray | None = None, init_rank: int = 4,
-          kick: int = 4, max_sweeps: int = 12, checks: np.ndarray | None = None) -> CrossResult:
+          kick: int = 4, max_sweeps: int = 12, checks: np.ndarray | None = None,
+          on_sweep: Callable[[int], None] | None = None) -> CrossResult:
     """Cross approximation of ``fn`` on the grid of ``shape``.
 
     Parameters
@@ -170,6 +171,8 @@ def cross(fn: Callable[[np.ndarray], np.ndarray], shape, tol: float = 1e-8, max_
         J[k] = _unique_rows(start[rng.integers(start.shape[0], size=init_rank), k:])
     cores, previous, sweeps, converged, capped = [None] * N, None, 0, False, False
     while sweeps < max_sweeps:
+        if on_sweep is not None:
+            on_sweep(sweeps + 1)
         left_to_right = sweeps % 2 == 0
         capped_now = False
         if left_to_right:

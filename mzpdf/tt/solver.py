@@ -247,7 +247,9 @@ class TTSolver:
                 diag["mass"][1] = 1.0
                 diag["tt_ranks"][1, : layer.n_out + 1] = 1
             else:
-                tt = self._step(n, layer, prev, diag)
+                note = getattr(progress, "note", None)
+                tt = self._step(n, layer, prev, diag,
+                                None if note is None else (lambda s, k=n + 1: note(f"layer {k}: cross sweep {s}")))
                 law = _NoisyXLaw(layer, tt=tt)
             law.prepare_marginals()
             laws.append(law)
@@ -279,7 +281,7 @@ class TTSolver:
                           "the signal): accuracy will suffer", NumericalHealthWarning, stacklevel=4)
         return np.clip(need, opt.nodes, cap)
 
-    def _step(self, n: int, layer, prev: _XLaw, diag: dict) -> TTFunction:
+    def _step(self, n: int, layer, prev: _XLaw, diag: dict, on_sweep=None) -> TTFunction:
         """The pre-activation density of layer ``n + 1`` from the law of ``X_n``."""
         opt = self.options
         W, b = layer.weights, layer.bias
@@ -321,7 +323,8 @@ class TTSolver:
         idx = np.clip(np.rint((draws - lo) / h), 0, sizes - 1).astype(np.int64)
         result = cross(density, sizes, tol=opt.tol, max_rank=opt.max_rank, rng=rng,
                        start=idx[:_START_POINTS], checks=idx[_START_POINTS:], kick=opt.kick,
-                       max_sweeps=opt.sweeps, init_rank=min(int(diag["tt_max_rank"][n]) + opt.kick, opt.max_rank))
+                       max_sweeps=opt.sweeps, init_rank=min(int(diag["tt_max_rank"][n]) + opt.kick, opt.max_rank),
+                       on_sweep=on_sweep)
         cores = result.cores
         if n_out < n_in:  # integrate out the null-space coordinates
             tail_vec = np.ones(1)
