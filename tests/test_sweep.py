@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("distributed")
-
-import mzpdf  # noqa: E402
-from mzpdf.errors import CaseError  # noqa: E402
-from mzpdf.sweep import plan_sweep, split_values  # noqa: E402
+import mzpdf
+from mzpdf.errors import CaseError
+from mzpdf.sweep import plan_sweep, split_values
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = str(ROOT / "cases" / "quickstart.toml")

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")  # CI installs torch (the test extra); see README
+import torch  # part of the test extra: these tests never skip
 
-import mzpdf  # noqa: E402
-from mzpdf.errors import CaseError  # noqa: E402
-from mzpdf.io.case import load_case  # noqa: E402
-from mzpdf.operators.solve import GridSolver  # noqa: E402
-from mzpdf.torch_interop import from_torch, residual  # noqa: E402
-from test_against_montecarlo import band_violations  # noqa: E402
+import mzpdf
+from mzpdf.errors import CaseError
+from mzpdf.io.case import load_case
+from mzpdf.operators.solve import GridSolver
+from mzpdf.torch_interop import from_torch, residual
+from test_against_montecarlo import band_violations
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE = {"kind": "gaussian", "std": 0.15}
