@@ -33,6 +33,7 @@ only when these functions run.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -127,6 +128,19 @@ def _linear_arrays(linear) -> tuple[np.ndarray, np.ndarray]:
     return W, b
 
 
+@dataclass
+class _LayerSpec:
+    """One layer read off the model; ``closed`` once its activation is known."""
+
+    kind: str
+    weights: np.ndarray
+    bias: np.ndarray
+    activation: str = "identity"
+    params: dict = field(default_factory=dict)
+    step: float = 1.0
+    closed: bool = False
+
+
 def from_torch(model, noise, key: str = "model") -> Network:
     """The :class:`~mzpdf.Network` of a torch ``nn.Sequential``.
 
@@ -158,13 +172,12 @@ def from_torch(model, noise, key: str = "model") -> Network:
     if bad:
         raise CaseError(key, f"holds modules mzpdf cannot translate (supported: {', '.join(SUPPORTED_MODULES)})",
                         "; ".join(bad))
-    specs = []  # (kind, W, b, activation name, params, step, position)
+    specs: list[_LayerSpec] = []
     for pos, m in modules:
         if isinstance(m, (torch.nn.Identity, torch.nn.Dropout)):
             continue
         if isinstance(m, torch.nn.Linear):
-            W, b = _linear_arrays(m)
-            specs.append(["dense", W, b, "identity", {}, 1.0, pos])
+            specs.append(_LayerSpec("dense", *_linear_arrays(m)))
             continue
         if isinstance(m, Residual):
             if not isinstance(m.linear, torch.nn.Linear):
@@ -174,24 +187,25 @@ def from_torch(model, noise, key: str = "model") -> Network:
             if act is None:
                 raise CaseError(key, f"holds a Residual at {pos} with an unsupported activation",
                                 type(m.activation).__name__)
-            W, b = _linear_arrays(m.linear)
-            specs.append(["residual", W, b, act[0], act[1], m.step, pos])
+            specs.append(_LayerSpec("residual", *_linear_arrays(m.linear), *act, step=m.step, closed=True))
             continue
         act = _activation(m, torch, pos, key)
-        if not specs or specs[-1][0] != "dense" or specs[-1][3] != "identity" or specs[-1][6] == "done":
+        if not specs or specs[-1].closed:
             raise CaseError(key, f"holds an activation at {pos} that does not follow a Linear module",
                             type(m).__name__)
-        specs[-1][3], specs[-1][4], specs[-1][6] = act[0], act[1], "done"
+        specs[-1].activation, specs[-1].params, specs[-1].closed = act[0], act[1], True
     if not specs:
         raise CaseError(key, "must hold at least one Linear module", repr(model))
     noises = noise if isinstance(noise, (list, tuple)) else [noise] * len(specs)
     if len(noises) != len(specs):
         raise CaseError("noise", f"must be one law or a list of {len(specs)} (one per layer)", len(noises))
     layers = []
-    for n, ((kind, W, b, act, params, step, _), nz) in enumerate(zip(specs, noises)):
-        layers.append(Layer(W, b, make_activation(act, "activation", **params) if params else act,
-                            make_noise(nz, W.shape[0], f"noise[{n}]" if isinstance(noise, (list, tuple)) else "noise"),
-                            kind=kind, step=step, key=f"{key}.layers[{n}]"))
+    for n, (spec, nz) in enumerate(zip(specs, noises)):
+        act = make_activation(spec.activation, "activation", **spec.params) if spec.params else spec.activation
+        layers.append(Layer(spec.weights, spec.bias, act,
+                            make_noise(nz, spec.weights.shape[0], f"noise[{n}]" if isinstance(noise, (list, tuple))
+                                       else "noise"),
+                            kind=spec.kind, step=spec.step, key=f"{key}.layers[{n}]"))
     return Network(tuple(layers))
 
 

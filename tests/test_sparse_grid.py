@@ -71,8 +71,10 @@ def test_weights_integrate_constants_and_the_interpolant():
 def test_quadrature_converges_spectrally_for_cc_and_at_second_order_for_hat():
     f = lambda x: np.exp(0.3 * x.sum(axis=1))  # noqa: E731
     exact = np.prod([(np.exp(0.3 * b) - np.exp(0.3 * a)) / 0.3 for a, b in BOX])
-    cc = [abs(SparseGrid.regular(BOX, L, "cc").integrate(f(SparseGrid.regular(BOX, L, "cc").points)) - exact) / exact
-          for L in (2, 4, 6)]
+    cc = []
+    for L in (2, 4, 6):
+        g = SparseGrid.regular(BOX, L, "cc")
+        cc.append(abs(g.integrate(f(g.points)) - exact) / exact)
     assert cc[0] > 1e-7 and cc[1] < 1e-9 and cc[2] < 1e-14  # measured 4.8e-6, 1.1e-10, 4.6e-16
     hat = []
     for L in (5, 6, 7):

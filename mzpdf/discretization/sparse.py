@@ -447,7 +447,7 @@ def adaptive_grid(func: Callable[[np.ndarray], np.ndarray], box: np.ndarray, rul
     evaluations = grid.size
     scale = max(float(np.abs(grid.weights @ np.abs(values))), 1e-300)
     have = {tuple(r) for r in grid.indices}
-    seen: dict[tuple, tuple[float, np.ndarray, np.ndarray]] = {}
+    seen: dict[tuple, tuple[float, np.ndarray, np.ndarray]] = {}  # candidate -> (indicator, keys, values)
     capped, worst = False, 0.0
     while True:
         candidates = []
@@ -456,7 +456,7 @@ def adaptive_grid(func: Callable[[np.ndarray], np.ndarray], box: np.ndarray, rul
                 c = r.copy()
                 c[k] += 1
                 t = tuple(c)
-                if t in have or t in seen and seen[t] is None or c[k] > MAX_LEVEL:
+                if t in have or c[k] > MAX_LEVEL:
                     continue
                 if all(tuple(c - np.eye(dim, dtype=np.int64)[j]) in have for j in np.flatnonzero(c)):
                     candidates.append(t)

@@ -89,6 +89,8 @@ class LogDensity:
         self.alpha = grid.hierarchize(self.values)
         self.logdet = float(np.sum(np.log(np.diag(chol))))
         self.dim = mean.size
+        self.level_for_marginals = 3  # Gauss-Hermite level of the rules behind marginal()
+        self.adaptive = None  # the AdaptiveResult when the grid was built adaptively
 
     @property
     def points(self) -> np.ndarray:
@@ -156,8 +158,6 @@ class LogDensity:
             lp = self.log_pdf(pts.reshape(-1, self.dim)).reshape(block.shape[0], -1)
             out[s: s + 256] = np.exp(lp + 0.5 * np.sum(v * v, axis=1)[None, :] + logdet) @ w
         return out
-
-    level_for_marginals: int = 3
 
 
 @dataclass(frozen=True)
