@@ -10,7 +10,7 @@ from .errors import CaseError
 def real_array(value, key: str, ndim: int, shape: tuple | None = None) -> np.ndarray:
     """``value`` as a finite float64 array with ``ndim`` axes (and ``shape`` if given,
     ``None`` entries matching any length)."""
-    if isinstance(value, (str, bytes)) or value is None:
+    if not _numeric_leaves(value):  # NumPy would parse "0" as 0.0 and True as 1.0
         raise CaseError(key, f"must be a {_noun(ndim)} of numbers", value)
     try:
         arr = np.array(value, dtype=np.float64)
@@ -27,6 +27,15 @@ def real_array(value, key: str, ndim: int, shape: tuple | None = None) -> np.nda
     if not np.all(np.isfinite(arr)):
         raise CaseError(key, "must hold finite numbers", value)
     return arr
+
+
+def _numeric_leaves(value) -> bool:
+    """Whether every leaf of nested lists/tuples (or an array) is a real number."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "iuf"
+    if isinstance(value, (list, tuple)):
+        return all(_numeric_leaves(v) for v in value)
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def per_neuron(value, key: str, width: int) -> np.ndarray:

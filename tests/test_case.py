@@ -270,3 +270,11 @@ def test_projection_is_validated_and_written_out_with_defaults():
     assert case.table["projection"] == {"kind": "chorin", "keep": [0], "reference": "marginal", "memory": "full",
                                          "tol": 1e-3}
     assert loads_case(case.toml).table == case.table  # the effective case validates to itself
+
+
+@pytest.mark.parametrize("bias", ['["0", "0"]', "[true, 0.0]"])
+def test_numbers_given_as_strings_or_booleans_are_refused(bias):
+    # found by tests/test_reliability.py's random invalid cases: NumPy parses "0" and True as numbers
+    with pytest.raises(CaseError) as err:
+        loads_case(VALID, [f"network.layers[0].bias={bias}"])
+    assert err.value.key == "network.layers[0].bias" and "numbers" in err.value.rule
