@@ -191,8 +191,9 @@ def run_sweep(case_path, params, out_dir=None, workers: int | None = None, sched
     """
     out, points = plan_sweep(case_path, params, out_dir, overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".point_*.h5.tmp-*"):  # left by a killed worker
-        stale.unlink(missing_ok=True)
+    for pattern in (".point_*.h5.tmp-*", f".{SUMMARY}.tmp-*"):  # left by a killed worker or sweep
+        for stale in out.glob(pattern):
+            stale.unlink(missing_ok=True)
     todo = [p for p in points if p.status != "done"]
     for p in points:
         if p.status == "done":

@@ -128,3 +128,16 @@ def test_runs_on_an_existing_scheduler(tmp_path):
                      cluster.scheduler_address, "-o", str(tmp_path / "s"))
     assert out.returncode == 0, out.stderr
     assert [r["status"] for r in _summary(tmp_path / "s")] == ["done", "done"]
+
+
+def test_a_rerun_clears_the_temporary_files_of_a_killed_sweep(tmp_path):
+    # a sweep killed while writing summary.csv or a point leaves these behind (seen in CI)
+    out_dir = tmp_path / "s"
+    out_dir.mkdir()
+    for name in (".summary.csv.tmp-999999", ".point_0000.h5.tmp-999999"):
+        (out_dir / name).write_text("partial")
+    results = mzpdf.run(mzpdf.load_case(QUICK, ["solver.nodes=16", "montecarlo.samples=100"]))
+    mzpdf.write_results(results, out_dir / "point_0000.h5")
+    out = _sweep(QUICK, "--param", "solver.nodes=16", "--param", "montecarlo.samples=100", "-o", str(out_dir))
+    assert out.returncode == 0 and "0 computed, 1 already done" in out.stdout, out.stderr
+    assert not list(out_dir.glob(".*tmp*"))
