@@ -78,9 +78,14 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
         solution = TTSolver(case.solver).propagate(case.network, case.input, progress=report)
         forward = summarize_tt(solution, case.solver.marginal_points)
         diagnostics = dict(solution.diagnostics)
-        if g is not None:  # g is affine: E[g(X_L)] = g(E[X_L]) exactly
-            mean = float(g(forward[-1].mean[None, :])[0])
-            backward = BackwardSummary(_points(case), np.zeros(0), mean)
+        if g is not None:
+            points = _points(case)
+            back = TTSolver(case.solver).pullback(solution, g, points if len(points) else None,
+                                                  progress=getattr(report, "note", None))
+            backward = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean)
+            diagnostics.update(back.diagnostics)
+            diagnostics["duality_gap"] = back.duality_gap
+            diagnostics["backward_duality_gap"] = np.float64(back.duality_gap.max())
     else:
         solver = GridSolver(case.solver, backend=case.backend)
         states, on_layer = [], None

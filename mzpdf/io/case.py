@@ -317,9 +317,6 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
         observable.check_width(network.widths[-1])
         if raw_points is not None:
             points = real_array(raw_points, "observable.points", 2, (None, network.widths[0]))
-            if method == "tt":
-                raise CaseError("observable.points", "are not available with solver.method = 'tt' (it has no "
-                                "backward solve yet; E[g(X_L)] is reported without points)", raw_points)
 
     projection = None
     proj_table = _section(table, "projection")

@@ -69,6 +69,17 @@ def check_network(network: Network, keys=None) -> None:
                                                 "of W x + b is singular)", f"condition number {s[0] / max(s[-1], 1e-300):.3g}")
 
 
+def typical_indices(mean, cov, lo, hi, sizes, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Grid multi-indices nearest to draws from ``N(mean, cov)`` on the
+    equispaced boxes ``[lo, hi]`` of ``sizes`` nodes: ``_START_POINTS`` to seed
+    a cross approximation and ``_CHECK_POINTS`` for its error estimate."""
+    chol = np.linalg.cholesky(cov + 1e-300 * np.eye(len(mean)))
+    draws = mean + rng.standard_normal((_START_POINTS + _CHECK_POINTS, len(mean))) @ chol.T
+    h = (np.asarray(hi) - lo) / (np.asarray(sizes) - 1)
+    idx = np.clip(np.rint((draws - lo) / h), 0, np.asarray(sizes) - 1).astype(np.int64)
+    return idx[:_START_POINTS], idx[_START_POINTS:]
+
+
 # -- the law of one layer's neurons ---------------------------------------------------
 
 class _XLaw:
@@ -259,21 +270,36 @@ class TTSolver:
                 progress(n + 1, L)
         return TTSolution(network, input_law, laws, trains, diag)
 
+    def pullback(self, solution: TTSolution, observable, points: np.ndarray | None = None, progress=None):
+        """Conditional expectations ``q_n = E[g(X_L) | X_n]`` of an affine
+        observable on the grids of ``solution``, ``q_0`` at ``points``, and the
+        duality gap of every layer: see :mod:`mzpdf.tt.backward`."""
+        from .backward import pullback
+
+        return pullback(self, solution, observable, points, progress)
+
     def _nodes(self, k: int, lo, hi, cov_u, layer, n_out: int) -> np.ndarray:
-        """Nodes per variable: at least ``solver.nodes``, and enough that the
-        spacing resolves the narrowest feature along the axis -- the
-        conditional standard deviation ``1 / sqrt((C^-1)_kk)`` of the variable
-        given the others, and (for the kept neurons) the noise scale seen
-        through the steepest activation slope -- with ``c(tol) =
-        sqrt(2 ln(1/tol)) / pi`` points per width (the trapezoid error of a
-        gaussian of width ``s`` is ``~exp(-pi^2 s^2 / 2 h^2)``). Capped at 4 x
-        ``solver.nodes`` with a warning (ill-conditioned weights)."""
-        opt = self.options
+        """Nodes per variable of the pre-activation grid: the feature width
+        along each axis is the conditional standard deviation ``1 /
+        sqrt((C^-1)_kk)`` of the variable given the others and, for the kept
+        neurons, the noise scale seen through the steepest activation slope
+        (see :meth:`node_counts`)."""
         width = np.sqrt(1.0 / np.diag(np.linalg.inv(cov_u)))
         noise = layer.noise.scale / 1.13  # 1.13 = 2/sqrt(pi), the steepest slope of the activations
         width[:n_out] = np.minimum(width[:n_out], noise)
+        return self.node_counts(k, lo, hi, width)
+
+    def node_counts(self, k: int, lo, hi, width) -> np.ndarray:
+        """Nodes per variable on ``[lo, hi]``: at least ``solver.nodes``, and
+        enough that the spacing resolves a feature of width ``width`` with
+        ``c(tol) = sqrt(2 ln(1/tol)) / pi`` points per width (the trapezoid
+        error of a gaussian of width ``s`` is ``~exp(-pi^2 s^2 / 2 h^2)``).
+        Capped at 4 x ``solver.nodes`` with a warning (ill-conditioned
+        weights, or noise much narrower than the signal); ``k`` names the
+        layer in the warning."""
+        opt = self.options
         per_width = max(1.0, np.sqrt(2.0 * np.log(1.0 / opt.tol)) / np.pi)
-        need = np.ceil((hi - lo) / width * per_width).astype(np.int64) + 1
+        need = np.ceil((np.asarray(hi) - lo) / width * per_width).astype(np.int64) + 1
         cap = 4 * opt.nodes
         if np.any(need > cap):
             warnings.warn(f"layer {k}: a neuron needs {int(need.max())} nodes to resolve the pre-activation density, "
@@ -317,12 +343,9 @@ class TTSolver:
             return prev.pdf((u - c) @ Tinv.T) * scale
 
         rng = np.random.default_rng([2024, n])
-        chol = np.linalg.cholesky(cov_u + 1e-300 * np.eye(n_in))
-        draws = mean_u + rng.standard_normal((_START_POINTS + _CHECK_POINTS, n_in)) @ chol.T
-        h = (hi - lo) / (sizes - 1)
-        idx = np.clip(np.rint((draws - lo) / h), 0, sizes - 1).astype(np.int64)
+        start, checks = typical_indices(mean_u, cov_u, lo, hi, sizes, rng)
         result = cross(density, sizes, tol=opt.tol, max_rank=opt.max_rank, rng=rng,
-                       start=idx[:_START_POINTS], checks=idx[_START_POINTS:], kick=opt.kick,
+                       start=start, checks=checks, kick=opt.kick,
                        max_sweeps=opt.sweeps, init_rank=min(int(diag["tt_max_rank"][n]) + opt.kick, opt.max_rank),
                        on_sweep=on_sweep)
         cores = result.cores
