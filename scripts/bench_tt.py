@@ -1,18 +1,24 @@
 """TT solver against width: time per layer, largest rank, cross error.
 
-Two families of 4-layer nets with orthogonal weights (gain sigma_w, every
-singular value equal, so the pre-activation grid is well conditioned):
+Four families of square nets (every layer N -> N), gaussian noise std 0.5:
 
-- tanh, sigma_w = 1, sigma_b = 0.2, gaussian noise std 0.5, input N(0, 0.5^2 I);
-- linear-gaussian (identity activation), sigma_w = 0.9, noise std 0.5, input
-  N(m, diag(0.45..0.55)^2) (anisotropic, so the layers are correlated), whose
-  layer means and covariances have a closed form: the table reports the
-  relative error of the last layer's covariance against it.
+- tanh, sigma_w = 1, sigma_b = 0.2, input N(0, 0.5^2 I), with *local* weights
+  (``init = "local"``: brick-wall Givens rotations of neighbouring neurons,
+  orthogonal and banded) or *dense* orthogonal weights (Haar);
+- linear-gaussian (identity activation), sigma_w = 0.9, sigma_b = 0.3, input
+  N(m, diag(0.45..0.55)^2), local or dense orthogonal weights; its layer
+  means and covariances have a closed form, and the table reports the largest
+  relative error over layers against it.
 
-Usage: python scripts/bench_tt.py [--widths 2,3,4,6] [--families tanh,linear-gaussian]
-                                  [--tol 1e-6] [--depth 4]
-Prints one table row per (family, width); all rows come from this one run on
-this machine.
+Usage: python scripts/bench_tt.py [--widths 4,8,16,32,64] [--families tanh-local,...]
+                                  [--tol 1e-3] [--depth 4] [--cap 60]
+       python scripts/bench_tt.py --acceptance     (linear-gaussian, local, widths 16
+                                                     and 32, 8 layers, tol 3e-7)
+       python scripts/bench_tt.py --cross-only     (our cross against teneva's)
+A family stops at the first width whose time per layer exceeds ``--cap``
+seconds (the wider ones are reported as skipped). All rows come from one run
+on this machine; the time per layer is fitted to ``c N^a`` over each family's
+widths >= 8.
 """
 from __future__ import annotations
 
@@ -22,34 +28,89 @@ import warnings
 
 import numpy as np
 
-from mzpdf import GaussianInput, GaussianNoise, Layer, Network, random_network
+from mzpdf import GaussianInput, random_network
 from mzpdf.options import TTOptions
 from mzpdf.tt.solver import TTSolver
 
+FAMILIES = ("tanh-local", "tanh-dense", "linear-gaussian-local", "linear-gaussian-dense")
 
-def tanh_net(width: int, depth: int):
+
+def tanh_net(width: int, depth: int, init: str = "orthogonal"):
     net = random_network([width] * (depth + 1), "tanh", sigma_w=1.0, sigma_b=0.2, seed=1,
-                         noise={"kind": "gaussian", "std": 0.5}, init="orthogonal")
+                         noise={"kind": "gaussian", "std": 0.5}, init=init)
     return net, GaussianInput(np.zeros(width), 0.25 * np.eye(width))
 
 
-def linear_gaussian_net(width: int, depth: int):
+def linear_gaussian_net(width: int, depth: int, init: str = "orthogonal"):
+    net = random_network([width] * (depth + 1), "identity", sigma_w=0.9, sigma_b=0.3, seed=3,
+                         noise={"kind": "gaussian", "std": 0.5}, init=init)
     rng = np.random.default_rng(3)
-    layers = []
-    for _ in range(depth):
-        q, r = np.linalg.qr(rng.standard_normal((width, width)))
-        layers.append(Layer(0.9 * q * np.sign(np.diag(r)), rng.normal(0, 0.3, width), "identity",
-                            GaussianNoise(np.array([0.5]))))
-    law = GaussianInput(rng.normal(0, 0.3, width), np.diag(np.linspace(0.45, 0.55, width)) ** 2)
-    return Network(tuple(layers)), law
+    return net, GaussianInput(rng.normal(0, 0.3, width), np.diag(np.linspace(0.45, 0.55, width)) ** 2)
 
 
-def closed_form_cov_error(net, law, solution) -> float:
+def build(family: str, width: int, depth: int):
+    kind, init = family.rsplit("-", 1)
+    maker = tanh_net if kind == "tanh" else linear_gaussian_net
+    return maker(width, depth, "local" if init == "local" else "orthogonal")
+
+
+def closed_form_errors(net, law, solution) -> tuple[float, float]:
+    """Largest relative error over layers of the mean and the covariance
+    against m' = W m + b, C' = W C W^T + S."""
     m, c = law.mean(), law.cov()
-    for layer in net:
+    err_m = err_c = 0.0
+    for n, layer in enumerate(net):
         m, c = layer.weights @ m + layer.bias, layer.weights @ c @ layer.weights.T + np.diag(layer.noise.variance())
-    _, _, cov = solution.laws[-1].moments()
-    return float(np.linalg.norm(cov - c) / np.linalg.norm(c))
+        _, mean, cov = solution.laws[n + 1].moments()
+        err_m = max(err_m, float(np.linalg.norm(mean - m) / np.linalg.norm(m)))
+        err_c = max(err_c, float(np.linalg.norm(cov - c) / np.linalg.norm(c)))
+    return err_m, err_c
+
+
+def run(family: str, width: int, depth: int, tol: float) -> dict:
+    """One TT solve; its time per layer, ranks, errors and warnings."""
+    net, law = build(family, width, depth)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        sol = TTSolver(TTOptions(tol=tol)).propagate(net, law)
+        seconds = (time.perf_counter() - start) / depth
+    d = sol.diagnostics
+    errs = closed_form_errors(net, law, sol) if family.startswith("linear") else (float("nan"),) * 2
+    return {"family": family, "width": width, "seconds": seconds, "rank": int(d["tt_max_rank"].max()),
+            "evaluations": int(d["evaluations"][1:].mean()), "cross_error": float(d["cross_error"].max()),
+            "mean_error": errs[0], "cov_error": errs[1], "warnings": len(caught)}
+
+
+def table(families, widths, depth: int, tol: dict, cap: float, echo=print) -> list[dict]:
+    """Rows of :func:`run` for every family and width, each family stopping
+    after its first width slower than ``cap`` seconds per layer (the wider
+    ones get a row with ``skipped`` set)."""
+    rows = []
+    for family in families:
+        slow = None
+        for width in widths:
+            if slow is not None:
+                rows.append({"family": family, "width": width, "skipped": slow})
+                echo(f"{family:<22} {width:>5}  skipped: width {slow[0]} took {slow[1]:.0f} s per layer")
+                continue
+            row = run(family, width, depth, tol[family])
+            rows.append(row)
+            echo(f"{family:<22} {width:>5} {row['seconds']:8.2f} {row['rank']:>8} {row['evaluations']:>11} "
+                 f"{row['cross_error']:9.1e} {row['mean_error']:9.1e} {row['cov_error']:9.1e} {row['warnings']:>8}")
+            if row["seconds"] > cap:
+                slow = (width, row["seconds"])
+    return rows
+
+
+def growth(rows: list[dict], family: str) -> float:
+    """Exponent ``a`` of a least-squares fit ``seconds ~ c N^a`` over the
+    family's widths >= 8 (NaN with fewer than two)."""
+    pts = [(r["width"], r["seconds"]) for r in rows if r["family"] == family and "seconds" in r and r["width"] >= 8]
+    if len(pts) < 2:
+        return float("nan")
+    x, y = np.log(np.array(pts)).T
+    return float(np.polyfit(x, y, 1)[0])
 
 
 def cross_comparison(dim: int = 10, n: int = 32, tol: float = 1e-6) -> None:
@@ -99,36 +160,41 @@ def cross_comparison(dim: int = 10, n: int = 32, tol: float = 1e-6) -> None:
     print(f"{'teneva':<8} {calls[0]:>11} {seconds:8.2f} {max(c.shape[2] for c in y):>8} {err:13.1e}")
 
 
+def acceptance(widths=(16, 32), depth: int = 8, tol: float = 3e-7) -> None:
+    """Linear-gaussian nets with local weights against the closed form."""
+    print(f"linear-gaussian, local weights, {depth} layers, tol {tol:g}: largest relative error over layers")
+    print(f"{'width':>5} {'seconds':>8} {'max rank':>8} {'mean err':>9} {'cov err':>9}")
+    for width in widths:
+        row = run("linear-gaussian-local", width, depth, tol)
+        print(f"{width:>5} {row['seconds'] * depth:8.1f} {row['rank']:>8} {row['mean_error']:9.1e} "
+              f"{row['cov_error']:9.1e}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--widths", default="2,3,4,6")
-    parser.add_argument("--families", default="tanh,linear-gaussian")
+    parser.add_argument("--widths", default="4,8,16,32,64")
+    parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--cross-only", action="store_true", help="only the cross comparison with teneva")
-    parser.add_argument("--tol", type=float, default=1e-6)
+    parser.add_argument("--acceptance", action="store_true", help="only the linear-gaussian closed-form check")
+    parser.add_argument("--tol", type=float, default=None, help="default 1e-3 (tanh), 1e-6 (linear-gaussian)")
     parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--cap", type=float, default=60.0, help="seconds per layer after which a family stops")
     args = parser.parse_args()
-    widths = [int(w) for w in args.widths.split(",")]
+    if args.acceptance:
+        acceptance()
+        return
     cross_comparison()
     if args.cross_only:
         return
-    print(f"TT solver, {args.depth} layers, tol {args.tol:g}, nodes >= 32 per neuron")
-    print(f"{'family':<16} {'width':>5} {'s/layer':>8} {'max rank':>8} {'evals/layer':>11} {'cross err':>9} "
-          f"{'cov err':>8} {'warnings':>8}")
-    builders = {"tanh": tanh_net, "linear-gaussian": linear_gaussian_net}
-    for family in args.families.split(","):
-        build = builders[family]
-        for width in widths:
-            net, law = build(width, args.depth)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                start = time.perf_counter()
-                sol = TTSolver(TTOptions(tol=args.tol)).propagate(net, law)
-                seconds = (time.perf_counter() - start) / args.depth
-            d = sol.diagnostics
-            cov = closed_form_cov_error(net, law, sol) if family == "linear-gaussian" else float("nan")
-            print(f"{family:<16} {width:>5} {seconds:8.2f} {int(d['tt_max_rank'].max()):>8} "
-                  f"{int(d['evaluations'][1:].mean()):>11} {d['cross_error'].max():9.1e} {cov:8.1e} "
-                  f"{len(caught):>8}", flush=True)
+    widths = [int(w) for w in args.widths.split(",")]
+    families = args.families.split(",")
+    tol = {f: args.tol if args.tol is not None else (1e-3 if f.startswith("tanh") else 1e-6) for f in families}
+    print(f"\nTT solver, {args.depth} layers, tol {', '.join(f'{f} {t:g}' for f, t in tol.items())}")
+    print(f"{'family':<22} {'width':>5} {'s/layer':>8} {'max rank':>8} {'evals/layer':>11} {'cross err':>9} "
+          f"{'mean err':>9} {'cov err':>9} {'warnings':>8}")
+    rows = table(families, widths, args.depth, tol, args.cap, echo=lambda line: print(line, flush=True))
+    for family in families:
+        print(f"{family}: time per layer ~ N^{growth(rows, family):.2f} (widths >= 8)")
 
 
 if __name__ == "__main__":

@@ -100,15 +100,22 @@ class _TTLayer:
         return self.law.marginal(k, x)
 
 
+WIDTH_8 = ["network.random.widths=[8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8]", "input.mean=[0, 0, 0, 0, 0, 0, 0, 0]"]
+
+
 @pytest.mark.slow
-def test_tt_marginals_inside_monte_carlo_band():
-    """The TT solver (cases/tt_tanh.toml: 4 neurons, 6 tanh layers) against
-    1e6 Monte Carlo paths, same family-wise band as the grid solver."""
+@pytest.mark.parametrize("case_name, overrides", [("tt_tanh", []), ("tt_wide_tanh", WIDTH_8)],
+                         ids=["width4", "width8"])
+def test_tt_marginals_inside_monte_carlo_band(case_name, overrides):
+    """The TT solver against 1e6 Monte Carlo paths, same family-wise band as
+    the grid solver: cases/tt_tanh.toml (4 neurons, 6 tanh layers, tol 1e-6)
+    and cases/tt_wide_tanh.toml at width 8 (8 neurons, 10 tanh layers, local
+    weights, tol 1e-3: every neuron of every layer, 80 marginals)."""
     from types import SimpleNamespace
 
     from mzpdf.tt.solver import TTSolver
 
-    case = load_case(CASES / "tt_tanh.toml")
+    case = load_case(CASES / f"{case_name}.toml", overrides=overrides)
     sol = TTSolver(case.solver).propagate(case.network, case.input)
     layers = [_TTLayer(law, law.box(1e-10)) for law in sol.laws]
     abscissae = [np.stack([np.linspace(lo, hi, 81) for lo, hi in layer.box]) for layer in layers]

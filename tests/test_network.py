@@ -137,3 +137,20 @@ def test_residual_layer_map():
     with pytest.raises(CaseError) as err:
         mzpdf.Layer(np.ones((3, 2)), np.zeros(3), "tanh", mzpdf.GaussianNoise(np.array([0.1])), kind="residual")
     assert err.value.key.endswith(".weights")
+
+
+def test_local_init_is_orthogonal_and_banded():
+    """init = "local": W = sigma_w G_odd G_even is orthogonal up to sigma_w
+    (W W^T = sigma_w^2 I to round-off) and couples each neuron only to
+    neighbours within distance 2; reproducible from the seed; square only."""
+    net = mzpdf.random_network([9, 9, 9], "tanh", sigma_w=0.8, seed=4, init="local")
+    for layer in net:
+        W = layer.weights
+        assert np.allclose(W @ W.T, 0.64 * np.eye(9), atol=1e-14)
+        i, j = np.nonzero(np.abs(W) > 0)
+        assert np.max(np.abs(i - j)) <= 2 and np.count_nonzero(np.abs(W) > 1e-3) > 2 * 9
+    again = mzpdf.random_network([9, 9, 9], "tanh", sigma_w=0.8, seed=4, init="local")
+    assert all(np.array_equal(a.weights, b.weights) for a, b in zip(net, again))
+    with pytest.raises(CaseError) as info:
+        mzpdf.random_network([9, 8], "tanh", init="local")
+    assert info.value.key == "network.random.widths"

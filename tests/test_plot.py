@@ -28,6 +28,7 @@ FAST = {  # overrides that keep each case to a few seconds
     "relu_3d": ["solver.nodes=20"],
     "mz_reduce_tanh": ["solver.nodes=14"],
     "tt_tanh": ["solver.tol=1e-5"],
+    "tt_wide_tanh": ["network.random.widths=[8, 8, 8, 8]", "input.mean=[0, 0, 0, 0, 0, 0, 0, 0]"],
     "torch_classifier": ["solver.nodes=24"],
     "torch_regression": ["solver.nodes=24"],
 }

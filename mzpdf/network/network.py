@@ -167,6 +167,19 @@ def make_layer(spec: dict, key: str = "network.layers[0]") -> Layer:
     return Layer(W, bias, act, noise, kind, spec.get("step", 1.0), key=key)
 
 
+def _brick_wall(width: int, rng: np.random.Generator) -> np.ndarray:
+    """``G_odd G_even``: Givens rotations of neighbouring neurons by uniform
+    angles, first the pairs (0, 1), (2, 3), ..., then (1, 2), (3, 4), ..."""
+    W = np.eye(width)
+    for first in (0, 1):
+        G = np.eye(width)
+        for i in range(first, width - 1, 2):
+            c, s = np.cos(t := rng.uniform(0.0, 2.0 * np.pi)), np.sin(t)
+            G[i, i], G[i, i + 1], G[i + 1, i], G[i + 1, i + 1] = c, -s, s, c
+        W = G @ W
+    return W
+
+
 def random_network(
     widths: Sequence[int],
     activation: str | Activation = "tanh",
@@ -178,9 +191,13 @@ def random_network(
     init: str = "gaussian",
 ) -> Network:
     """A dense network with ``W_ij ~ N(0, sigma_w^2 / N_in)`` (``init =
-    "gaussian"``) or ``W = sigma_w Q`` with ``Q`` a Haar-random matrix with
+    "gaussian"``), or ``W = sigma_w Q`` with ``Q`` a Haar-random matrix with
     orthonormal rows or columns (``init = "orthogonal"``: every singular value
-    equals ``sigma_w``), and ``b_i ~ N(0, sigma_b^2)``.
+    equals ``sigma_w``), or ``W = sigma_w G_odd G_even`` with ``G_even`` rotating
+    the neuron pairs (0, 1), (2, 3), ... and ``G_odd`` the pairs (1, 2), (3, 4),
+    ... by independent uniform angles (``init = "local"``, square layers only:
+    orthogonal, banded, each neuron coupled to its 1-D neighbours -- a
+    one-channel convolution-like layer), and ``b_i ~ N(0, sigma_b^2)``.
 
     The weights depend only on ``seed`` (NumPy's PCG64), so a case file
     reproduces the same network everywhere.
@@ -192,8 +209,10 @@ def random_network(
     sigma_b = number(sigma_b, f"{key}.sigma_b", 0.0, strict=False)
     seed = integer(seed, f"{key}.seed", 0)
     act = activation if isinstance(activation, Activation) else make_activation(activation, f"{key}.activation")
-    if init not in ("gaussian", "orthogonal"):
-        raise CaseError(f"{key}.init", "must be 'gaussian' or 'orthogonal'", init)
+    if init not in ("gaussian", "orthogonal", "local"):
+        raise CaseError(f"{key}.init", "must be 'gaussian', 'orthogonal' or 'local'", init)
+    if init == "local" and len(set(widths)) != 1:
+        raise CaseError(f"{key}.widths", "must all be equal with init = 'local' (it builds square layers)", list(widths))
     rng = np.random.default_rng(seed)
     layers = []
     for n, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
@@ -203,6 +222,8 @@ def random_network(
             q, r = np.linalg.qr(tall)
             q = q * np.where(np.diag(r) < 0, -1.0, 1.0)  # Haar measure
             W = sigma_w * (q.T if n_out < n_in else q)
+        elif init == "local":
+            W = sigma_w * _brick_wall(n_in, rng)
         b = rng.standard_normal(n_out) * sigma_b
         layers.append(Layer(W, b, act, make_noise(noise, n_out, f"{key}.noise"), key=f"{key}.layers[{n}]"))
     return Network(tuple(layers))

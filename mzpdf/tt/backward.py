@@ -31,11 +31,10 @@ import numpy as np
 from ..discretization.rules import make_rule
 from ..errors import TTTruncationWarning
 from .cross import cross
+from .solver import _WEIGHT_FLOOR, KernelRows, typical_indices
 from .tensor import TTFunction, contract_rows
 
 __all__ = ["TTBackward", "affine_coefficients", "affine_train", "pullback"]
-
-_WEIGHT_FLOOR = 1e-8  # relative floor of the squared weights s_k^2 (see pullback)
 
 
 @dataclass
@@ -114,33 +113,38 @@ class _Lift:
 
     def __init__(self, layer, q: TTFunction | None, c: np.ndarray | None = None, d: float = 0.0, weights=None):
         self.layer, self.q, self.c, self.d = layer, q, c, d
-        self.inverse = None if weights is None else [1.0 / w for w in weights]
-        self.laws = [type(layer.noise)(layer.noise.scale[k:k + 1]) for k in range(layer.n_out)]
+        if q is not None:  # rows w_m rho_k(x_m - sigma(z_k)) / s_k(x_m) over q's nodes (rho is even)
+            inverse = [np.ones(r.size) for r in q.rules] if weights is None else [1.0 / w for w in weights]
+            self.rows = KernelRows(layer.noise, [r.nodes for r in q.rules], [r.weights for r in q.rules])
+            self.inverse = np.zeros_like(self.rows.centres)
+            for k, v in enumerate(inverse):
+                self.inverse[k, : v.size] = v
 
-    def _kernel(self, k: int, z: np.ndarray) -> np.ndarray:
-        """``(P, m)`` rows ``w_m rho_k(x_m - sigma(z_p))`` over ``q``'s nodes,
-        each divided by its sum: the quadrature of the conditional law of
-        ``X_k`` given ``z``, exact for constants also where that law reaches
-        past the box (there ``q`` is not known; without the division ``R``
-        would fall off towards the box ends, a kink that costs TT rank)."""
-        rule = self.q.rules[k]
-        d = rule.nodes[None, :] - self.layer.activation(z)[:, None]
-        rows = self.laws[k].pdf(d[..., None])[..., 0] * rule.weights[None, :]
-        rows /= np.maximum(rows.sum(axis=1, keepdims=True), 1e-300)
-        return rows if self.inverse is None else rows * self.inverse[k][None, :]
+    def _kernel(self, z: np.ndarray) -> list:
+        """Per neuron ``k``, the ``(P, m)`` rows ``w_m rho_k(x_m - sigma(z_p)) /
+        s_k(x_m)`` over ``q``'s nodes, divided by ``sum_m w_m rho_k(x_m -
+        sigma(z_p))``: the quadrature of the conditional law of ``X_k`` given
+        ``z``, exact for constants also where that law reaches past the box
+        (there ``q`` is not known; without the division ``R`` would fall off
+        towards the box ends, a kink that costs TT rank)."""
+        rows = self.rows.table(self.layer.activation(z))
+        rows *= self.inverse[None] / np.maximum(rows.sum(axis=2), 1e-300)[:, :, None]
+        return [rows[:, k, :m] for k, m in enumerate(self.rows.sizes)]
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.atleast_2d(z)
         if self.q is None:
             return self.layer.activation(z) @ self.c + self.d
-        return contract_rows(self.q.cores, [self._kernel(k, z[:, k]) for k in range(z.shape[1])])
+        return contract_rows(self.q.cores, self._kernel(z))
 
     def train(self, rules) -> TTFunction:
         """``R`` on the grid of ``rules`` (nodal values), exact core by core."""
         if self.q is None:
             return affine_train([ck * self.layer.activation(r.nodes) for ck, r in zip(self.c, rules)], self.d, rules)
-        cores = [np.einsum("im,amb->aib", self._kernel(k, r.nodes), core)
-                 for k, (r, core) in enumerate(zip(rules, self.q.cores))]
+        size = max(r.size for r in rules)
+        z = np.column_stack([np.pad(r.nodes, (0, size - r.size), mode="edge") for r in rules])
+        kernels = self._kernel(z)
+        cores = [np.einsum("im,amb->aib", kern[: r.size], core) for kern, r, core in zip(kernels, rules, self.q.cores)]
         return TTFunction(cores, rules)
 
 
@@ -148,8 +152,6 @@ def pullback(solver, solution, observable, points: np.ndarray | None = None, pro
     """The backward (Koopman) solve on the grids of a :class:`TTSolution`;
     ``solver`` is the :class:`TTSolver` that made it (its options and node
     sizing are reused)."""
-    from .solver import typical_indices
-
     start_time = time.perf_counter()
     opt = solver.options
     net, laws, trains = solution.network, solution.laws, solution.trains

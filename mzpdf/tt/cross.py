@@ -7,7 +7,9 @@ the rank), and picks the next index set by :func:`maxvol` (the rows of the
 truncated basis spanning a submatrix of locally maximal volume). Ranks grow
 because every fiber matrix is enlarged by a few extra columns ("kick")
 evaluated at random neighbours of the current indices; they shrink when the
-SVD says so. Sweeps stop when two consecutive trains agree to ``tol``.
+SVD says so. Sweeps stop when two consecutive trains agree to ``tol``, when
+the error on the check points is below ``tol``, or when two half-sweeps
+lowered that error by less than 20 % (stalled: the rank rule has settled).
 
 References: Oseledets & Tyrtyshnikov, "TT-cross approximation of
 multidimensional arrays", Linear Algebra Appl. 432 (2010); Goreinov et al.,
@@ -24,6 +26,8 @@ import numpy as np
 from .tensor import _dot_cores, cores_at_indices
 
 __all__ = ["maxvol", "cross", "CrossResult"]
+
+_STALL_SWEEPS, _STALL_GAIN = 2, 0.8  # stop when 2 half-sweeps gained less than 20 % on the best error before them
 
 
 def maxvol(a: np.ndarray, tol: float = 1.05, max_iters: int = 200) -> np.ndarray:
@@ -67,7 +71,7 @@ class CrossResult:
     error : float
         A-posteriori relative error ``|f - tt|_2 / |f|_2`` on the check points.
     converged : bool
-        Whether two consecutive trains agreed to ``tol`` before ``max_sweeps``.
+        Whether two consecutive trains agreed to ``tol``, or the check error fell below it.
     capped : bool
         Whether some bond wanted a rank above ``max_rank``.
     """
@@ -169,7 +173,16 @@ def cross(fn: Callable[[np.ndarray], np.ndarray], shape, tol: float = 1e-8, max_
     J = [None] * N + [np.zeros((1, 0), dtype=np.int64)]
     for k in range(N - 1, 0, -1):
         J[k] = _unique_rows(start[rng.integers(start.shape[0], size=init_rank), k:])
+    check = start if checks is None else np.asarray(checks, dtype=np.int64)
+    exact = evaluate(check)
+    denom = float(np.linalg.norm(exact))
+
+    def check_error(cores) -> float:
+        approx = cores_at_indices(cores, check)
+        return float(np.linalg.norm(exact - approx) / denom) if denom > 0 else float(np.linalg.norm(approx))
+
     cores, previous, sweeps, converged, capped = [None] * N, None, 0, False, False
+    errors = []
     while sweeps < max_sweeps:
         if on_sweep is not None:
             on_sweep(sweeps + 1)
@@ -206,17 +219,15 @@ def cross(fn: Callable[[np.ndarray], np.ndarray], shape, tol: float = 1e-8, max_
         sweeps += 1
         capped = capped_now
         current = [c.copy() for c in cores]
+        errors.append(check_error(current))
         if previous is not None:
             norm2 = _dot_cores(current, current)
             diff2 = norm2 - 2 * _dot_cores(current, previous) + _dot_cores(previous, previous)
-            if norm2 > 0 and np.sqrt(max(diff2, 0.0) / norm2) < tol:
+            if (norm2 > 0 and np.sqrt(max(diff2, 0.0) / norm2) < tol) or errors[-1] < tol:
                 converged = True
                 break
+        if len(errors) >= _STALL_SWEEPS + 2 and min(errors[-_STALL_SWEEPS:]) > _STALL_GAIN * min(errors[:-_STALL_SWEEPS]):
+            break  # stalled: more sweeps of this rank rule do not lower the error on the check points
         previous = current
-    check = start if checks is None else np.asarray(checks, dtype=np.int64)
-    exact = evaluate(check)
-    approx = cores_at_indices(cores, check)
-    denom = float(np.linalg.norm(exact))
-    error = float(np.linalg.norm(exact - approx) / denom) if denom > 0 else float(np.linalg.norm(approx))
-    return CrossResult(cores, count[0], sweeps, error, converged, capped)
+    return CrossResult(cores, count[0], sweeps, errors[-1], converged, capped)
 
