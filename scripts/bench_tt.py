@@ -12,8 +12,9 @@ Four families of square nets (every layer N -> N), gaussian noise std 0.5:
 
 Usage: python scripts/bench_tt.py [--widths 4,8,16,32,64] [--families tanh-local,...]
                                   [--tol 1e-3] [--depth 4] [--cap 60]
-       python scripts/bench_tt.py --acceptance     (linear-gaussian, local, widths 16
-                                                     and 32, 8 layers, tol 3e-7)
+       python scripts/bench_tt.py --acceptance [--widths 16,32] [--tol 3e-7]
+                                   (linear-gaussian, local weights, 8 layers, against
+                                    the closed form)
        python scripts/bench_tt.py --cross-only     (our cross against teneva's)
 A family stops at the first width whose time per layer exceeds ``--cap``
 seconds (the wider ones are reported as skipped). All rows come from one run
@@ -67,13 +68,37 @@ def closed_form_errors(net, law, solution) -> tuple[float, float]:
     return err_m, err_c
 
 
-def run(family: str, width: int, depth: int, tol: float) -> dict:
-    """One TT solve; its time per layer, ranks, errors and warnings."""
+class OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    """A progress callback that stops a solve after ``seconds`` (checked after
+    every layer and every cross sweep)."""
+
+    def __init__(self, seconds: float):
+        self.start, self.seconds = time.perf_counter(), seconds
+
+    def __call__(self, done: int, total: int) -> None:
+        self.note("")
+
+    def note(self, detail: str) -> None:
+        if time.perf_counter() - self.start > self.seconds:
+            raise OverBudget
+
+
+def run(family: str, width: int, depth: int, tol: float, budget: float = float("inf")) -> dict:
+    """One TT solve; its time per layer, ranks, errors and warnings. A solve
+    that runs past ``budget`` seconds is stopped: the row then holds
+    ``skipped`` = (width, seconds spent / depth)."""
     net, law = build(family, width, depth)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        sol = TTSolver(TTOptions(tol=tol)).propagate(net, law)
+        try:
+            sol = TTSolver(TTOptions(tol=tol)).propagate(net, law, progress=_Budget(budget))
+        except OverBudget:
+            return {"family": family, "width": width, "skipped": (width, (time.perf_counter() - start) / depth)}
         seconds = (time.perf_counter() - start) / depth
     d = sol.diagnostics
     errs = closed_form_errors(net, law, sol) if family.startswith("linear") else (float("nan"),) * 2
@@ -82,20 +107,31 @@ def run(family: str, width: int, depth: int, tol: float) -> dict:
             "mean_error": errs[0], "cov_error": errs[1], "warnings": len(caught)}
 
 
-def table(families, widths, depth: int, tol: dict, cap: float, echo=print) -> list[dict]:
+def table(families, widths, depth: int, tol: dict, cap: float, echo=print, dense_max: int = 16) -> list[dict]:
     """Rows of :func:`run` for every family and width, each family stopping
-    after its first width slower than ``cap`` seconds per layer (the wider
-    ones get a row with ``skipped`` set)."""
+    after its first width slower than ``cap`` seconds per layer (a solve is
+    stopped at 3 x ``cap`` seconds per layer; the wider ones get a row with
+    ``skipped`` set). Dense families stop above ``dense_max`` (one sweep of
+    their cross at width 32 takes many minutes: the budget, checked between
+    sweeps, would not stop it in time)."""
     rows = []
     for family in families:
         slow = None
         for width in widths:
+            if family.endswith("dense") and width > dense_max:
+                rows.append({"family": family, "width": width, "skipped": ("dense", dense_max)})
+                echo(f"{family:<22} {width:>5}  not run (dense weights: widths up to {dense_max})")
+                continue
             if slow is not None:
                 rows.append({"family": family, "width": width, "skipped": slow})
                 echo(f"{family:<22} {width:>5}  skipped: width {slow[0]} took {slow[1]:.0f} s per layer")
                 continue
-            row = run(family, width, depth, tol[family])
+            row = run(family, width, depth, tol[family], budget=3 * cap * depth)
             rows.append(row)
+            if "skipped" in row:
+                slow = row["skipped"]
+                echo(f"{family:<22} {width:>5}  stopped after {slow[1] * depth:.0f} s (over 3 x {cap:g} s per layer)")
+                continue
             echo(f"{family:<22} {width:>5} {row['seconds']:8.2f} {row['rank']:>8} {row['evaluations']:>11} "
                  f"{row['cross_error']:9.1e} {row['mean_error']:9.1e} {row['cov_error']:9.1e} {row['warnings']:>8}")
             if row["seconds"] > cap:
@@ -179,9 +215,11 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=None, help="default 1e-3 (tanh), 1e-6 (linear-gaussian)")
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--cap", type=float, default=60.0, help="seconds per layer after which a family stops")
+    parser.add_argument("--dense-max", type=int, default=16, help="largest width run with dense weights")
     args = parser.parse_args()
-    if args.acceptance:
-        acceptance()
+    if args.acceptance:  # defaults: widths 16 and 32, tol 3e-7
+        given = [int(w) for w in args.widths.split(",")] if args.widths != parser.get_default("widths") else (16, 32)
+        acceptance(given, tol=args.tol or 3e-7)
         return
     cross_comparison()
     if args.cross_only:
@@ -192,7 +230,8 @@ def main() -> None:
     print(f"\nTT solver, {args.depth} layers, tol {', '.join(f'{f} {t:g}' for f, t in tol.items())}")
     print(f"{'family':<22} {'width':>5} {'s/layer':>8} {'max rank':>8} {'evals/layer':>11} {'cross err':>9} "
           f"{'mean err':>9} {'cov err':>9} {'warnings':>8}")
-    rows = table(families, widths, args.depth, tol, args.cap, echo=lambda line: print(line, flush=True))
+    rows = table(families, widths, args.depth, tol, args.cap, echo=lambda line: print(line, flush=True),
+                 dense_max=args.dense_max)
     for family in families:
         print(f"{family}: time per layer ~ N^{growth(rows, family):.2f} (widths >= 8)")
 

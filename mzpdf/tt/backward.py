@@ -111,24 +111,20 @@ class _Lift:
     """``R(z) = E[q(sigma(z) + xi)]`` for the layer producing ``X_n``:
     ``q`` a TTFunction on ``X_n``'s grid, or None for ``q = c . x + d``."""
 
-    def __init__(self, layer, q: TTFunction | None, c: np.ndarray | None = None, d: float = 0.0, weights=None):
+    def __init__(self, layer, q: TTFunction | None, c: np.ndarray | None = None, d: float = 0.0):
         self.layer, self.q, self.c, self.d = layer, q, c, d
-        if q is not None:  # rows w_m rho_k(x_m - sigma(z_k)) / s_k(x_m) over q's nodes (rho is even)
-            inverse = [np.ones(r.size) for r in q.rules] if weights is None else [1.0 / w for w in weights]
+        if q is not None:  # rows w_m rho_k(x_m - sigma(z_k)) over q's nodes (rho is even)
             self.rows = KernelRows(layer.noise, [r.nodes for r in q.rules], [r.weights for r in q.rules])
-            self.inverse = np.zeros_like(self.rows.centres)
-            for k, v in enumerate(inverse):
-                self.inverse[k, : v.size] = v
 
     def _kernel(self, z: np.ndarray) -> list:
-        """Per neuron ``k``, the ``(P, m)`` rows ``w_m rho_k(x_m - sigma(z_p)) /
-        s_k(x_m)`` over ``q``'s nodes, divided by ``sum_m w_m rho_k(x_m -
-        sigma(z_p))``: the quadrature of the conditional law of ``X_k`` given
-        ``z``, exact for constants also where that law reaches past the box
-        (there ``q`` is not known; without the division ``R`` would fall off
-        towards the box ends, a kink that costs TT rank)."""
+        """Per neuron ``k``, the ``(P, m)`` rows ``w_m rho_k(x_m - sigma(z_p))``
+        over ``q``'s nodes divided by their sum: the quadrature of the
+        conditional law of ``X_k`` given ``z``, exact for constants also where
+        that law reaches past the box (there ``q`` is not known; without the
+        division ``R`` would fall off towards the box ends, a kink that costs
+        TT rank)."""
         rows = self.rows.table(self.layer.activation(z))
-        rows *= self.inverse[None] / np.maximum(rows.sum(axis=2), 1e-300)[:, :, None]
+        rows /= np.maximum(rows.sum(axis=2), 1e-300)[:, :, None]
         return [rows[:, k, :m] for k, m in enumerate(self.rows.sizes)]
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
@@ -197,13 +193,14 @@ def pullback(solver, solution, observable, points: np.ndarray | None = None, pro
             progress(f"backward layer {n}")
         result = cross(value, sizes, tol=opt.tol, max_rank=opt.max_rank, rng=rng, start=start, checks=checks,
                        kick=opt.kick, max_sweeps=opt.sweeps, init_rank=min(2 + opt.kick, opt.max_rank))
-        q, rounding, capped = TTFunction(result.cores, rules).round(opt.tol, opt.max_rank)
+        sq, rounding, capped = TTFunction(result.cores, rules).round(opt.tol, opt.max_rank)
+        q = TTFunction([core / w[None, :, None] for core, w in zip(sq.cores, weights)], rules)
         if capped or result.capped and result.error > opt.tol:
             warnings.warn(f"backward layer {n}: TT ranks capped at solver.max_rank = {opt.max_rank} with error above "
                           f"solver.tol (cross {result.error:.2g}, rounding {rounding:.2g})", TTTruncationWarning,
                           stacklevel=3)
         q_trains[n], ranks[n], errors[n], evaluations[n] = q, q.max_rank, result.error, result.evaluations
-        lifts[n] = _Lift(net.layers[n - 1], q, weights=weights)
+        lifts[n] = _Lift(net.layers[n - 1], q)
     # pairings <p_{Z_n}, R_n>
     pairings = np.empty(L)
     for n in range(1, L + 1):
