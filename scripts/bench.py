@@ -30,7 +30,6 @@ import numpy as np
 
 import mzpdf
 from mzpdf._numba import jit_parallel, num_threads, prange
-from mzpdf.operators import _kernels
 from mzpdf.operators import _reference as ref
 from mzpdf.operators.cuda import cuda_status, pair_sum
 
@@ -68,11 +67,7 @@ def pair_rates(width: int, nodes: int, std: float) -> tuple[str, list]:
         return out * norm
 
     def table_loop():
-        tables = np.empty((width, nodes, source.size))
-        _kernels.fill_factor_tables(0, layer.noise.scale, np.stack(target.axes), dense.mapped, tables)
-        out = np.empty(target.size)
-        _kernels.transfer_dense_loop(tables, coeffs, out)
-        return out
+        return bench_grid.factor_table_sum(layer, target, dense, coeffs)
 
     t_np, ref_out = bench_grid.best_of(lambda: ref.transfer_sum(layer.noise, target.points, dense.mapped, coeffs), repeat=1)
     rows = [("NumPy, vectorized", t_np, ref_out)]

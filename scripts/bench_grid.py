@@ -58,16 +58,22 @@ def kernel_problem(width: int, nodes: int, std: float):
     return layer, source, target, coeffs, dense, window
 
 
+def factor_table_sum(layer, target, dense, coeffs) -> np.ndarray:
+    """mzpdf's numba pair loop on a :func:`kernel_problem`: per-neuron factor
+    tables, then the transfer sum over every (source, target) pair."""
+    tables = np.empty((target.ndim, target.shape[0], dense.mapped.shape[0]))
+    _kernels.fill_factor_tables(0, layer.noise.scale, np.stack(target.axes), dense.mapped, tables)
+    out = np.empty(target.size)
+    _kernels.transfer_dense_loop(tables, coeffs, out)
+    return out
+
+
 def bench_kernels(width: int, nodes: int, std: float):
     layer, source, target, coeffs, dense, window = kernel_problem(width, nodes, std)
     pairs = float(source.size) * target.size
 
     def numba_loop():
-        tables = np.empty((width, nodes, source.size))
-        _kernels.fill_factor_tables(0, layer.noise.scale, np.stack(target.axes), dense.mapped, tables)
-        out = np.empty(target.size)
-        _kernels.transfer_dense_loop(tables, coeffs, out)
-        return out
+        return factor_table_sum(layer, target, dense, coeffs)
 
     rows = []
     t_np, ref_out = best_of(lambda: ref.transfer_sum(layer.noise, target.points, dense.mapped, coeffs), repeat=1)
