@@ -86,6 +86,9 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
             diagnostics.update(back.diagnostics)
             diagnostics["duality_gap"] = back.duality_gap
             diagnostics["backward_duality_gap"] = np.float64(back.duality_gap.max())
+        if case.projection is not None:
+            report.close()
+            mz = _reduce(case, solution, None, forward, progress)
     else:
         solver = GridSolver(case.solver, backend=case.backend)
         states, on_layer = [], None
@@ -126,11 +129,18 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
 
 
 def _reduce(case, solution, back, forward, progress: bool):
-    """The Mori-Zwanzig reduction of a grid solution, summarized."""
-    from .mz import reduce_network
+    """The Mori-Zwanzig reduction of a grid or TT solution, summarized (on
+    TT: the forward equation only, see :mod:`mzpdf.mz.tt`)."""
+    if case.solver.method == "tt":
+        from .mz.tt import reduce_tt
 
-    report = Progress(f"{case.name}: memory kernels", "layers", enabled=progress)
-    mz = reduce_network(solution, case.projection, back, progress=report)
+        report = Progress(f"{case.name}: memory kernels", "layer steps", enabled=progress)
+        mz = reduce_tt(solution, case.projection, case.solver, progress=report)
+    else:
+        from .mz import reduce_network
+
+        report = Progress(f"{case.name}: memory kernels", "layers", enabled=progress)
+        mz = reduce_network(solution, case.projection, back, progress=report)
     report.close()
     return mz.summary([layer.marginal_x for layer in forward])
 

@@ -8,7 +8,8 @@ Sections (every ratio is measured in this run, on this machine):
    sum), the BLAS dense path, and the CUDA kernel when a GPU is present.
 2. Time to accuracy on the quickstart net: mzpdf against Monte Carlo for an
    L1 marginal error of 1e-3 (scripts/bench_grid.py).
-3. TT solver time and largest rank against width (tanh and linear-gaussian, local and dense weights).
+3. TT solver time and largest rank against width (tanh and linear-gaussian, local and dense weights),
+   and the Mori-Zwanzig reduction of TT solutions (scripts/bench_mz_tt.py).
 4. The experimental sparse-grid solver against full tensor grids on a
    4-neuron linear-gaussian net: nodes and error against the closed form.
 
@@ -36,6 +37,7 @@ from mzpdf.operators.cuda import cuda_status, pair_sum
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench_grid  # noqa: E402
+import bench_mz_tt  # noqa: E402
 import bench_tt  # noqa: E402
 
 
@@ -208,6 +210,9 @@ def main(argv=None) -> None:
                              f"| {r['mean_error']:.1e} | {r['cov_error']:.1e} |".replace("nan", "-"))
         lines += ["", "Time per layer against width, fitted to c N^a over widths >= 8: " + "; ".join(
             f"{f} a = {bench_tt.growth(rows, f):.2f}" for f in bench_tt.FAMILIES) + ".", ""]
+        lines += ["## Mori-Zwanzig reduction on tensor trains", ""]
+        mz_rows = [bench_mz_tt.run(8, keep, 8, 1e-3) for keep in ([0], [3, 4])]
+        lines += [bench_mz_tt.table(mz_rows, 1e-3), ""]
         lines += ["## Sparse grids against full tensor grids", "",
                   "A 4-neuron linear-gaussian net, 3 layers; error of the last layer's mean and covariance against",
                   "the closed form. The sparse solver is experimental (`mzpdf.sparse.solver`): exact for gaussian",

@@ -29,6 +29,7 @@ FAST = {  # overrides that keep each case to a few seconds
     "mz_reduce_tanh": ["solver.nodes=14"],
     "tt_tanh": ["solver.tol=1e-5"],
     "tt_wide_tanh": ["network.random.widths=[8, 8, 8, 8]", "input.mean=[0, 0, 0, 0, 0, 0, 0, 0]"],
+    "mz_tt_wide": ["network.random.widths=[4, 4, 4, 4]", "input.mean=[0, 0, 0, 0]", "input.cov=[[0.3, 0.05, 0.05, 0.05], [0.05, 0.3, 0.05, 0.05], [0.05, 0.05, 0.3, 0.05], [0.05, 0.05, 0.05, 0.3]]"],
     "torch_classifier": ["solver.nodes=24"],
     "torch_regression": ["solver.nodes=24"],
 }

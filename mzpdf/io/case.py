@@ -322,9 +322,15 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     proj_table = _section(table, "projection")
     if proj_table is not None:
         projection = ProjectionSpec.from_table(proj_table, network.widths, "projection")
-        if method != "grid":
-            raise CaseError("solver.method", "must be 'grid' when [projection] is given (the Mori-Zwanzig "
-                            "reduction is built on tensor grids)", method)
+        if method not in ("grid", "tt"):
+            raise CaseError("solver.method", "must be 'grid' or 'tt' when [projection] is given (the "
+                            "Mori-Zwanzig reduction is built on tensor grids or tensor trains)", method)
+        if method == "tt" and projection.kind != "chorin":
+            raise CaseError("projection.kind", "must be 'chorin' with solver.method = 'tt' (the Mori projection "
+                            "is implemented on tensor grids only)", projection.kind)
+        if method == "tt" and projection.reference != "marginal":
+            raise CaseError("projection.reference", "must be 'marginal' with solver.method = 'tt' (the reference "
+                            "density is the dropped marginal of the layer's train)", projection.reference)
         if law.is_atomic:
             raise CaseError("input.kind", "must not be 'point' when [projection] is given (the reduction "
                             "projects the input density)", "point")

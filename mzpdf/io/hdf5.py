@@ -418,7 +418,8 @@ def _describe_mz(mz) -> list[str]:
                     f"{_vector(norms, 2)}")
     lines += _elide(rows)
     worst = np.max(mz.truncation_error, axis=1)
-    lines.append("largest L1 error with memory h = 0, 1, ...: " + _vector(worst, 2))
+    lines.append("largest L1 error with memory h = 0, 1, ...: [" + ", ".join(f"{e:.1e}" for e in worst[:8])
+                 + (", ...]" if worst.size > 8 else "]"))
     tol = spec.get("tol")
     shallow = (f"memory h = {mz.min_memory} keeps every layer within {tol:g}" if mz.min_memory >= 0
                else f"no truncation keeps every layer within {tol:g}")

@@ -100,6 +100,17 @@ class Projection:
         full = self.extend(np.asarray(r).reshape(self.dim, 1))[:, 0]
         return np.asarray(self.grid.marginal(full, self.keep)).reshape(-1)
 
+    def l1(self, a: np.ndarray, b: np.ndarray) -> float:
+        """L1 distance of two kept marginals (nodal, on :attr:`kept_grid`)."""
+        return float(self.kept_grid.weights @ np.abs(np.asarray(a) - b))
+
+    def kept_pdf(self, nodal: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``(kept, m)``: the 1-D marginals of a nodal kept marginal,
+        interpolated at abscissae ``rows[i]`` for kept neuron i."""
+        grid = self.kept_grid
+        return np.stack([grid.rules[i].interpolation_matrix(rows[i]) @ grid.marginal(nodal, i)
+                         for i in range(grid.ndim)])
+
     def kernel_norm(self, kernel: np.ndarray, source: "Projection") -> float:
         """Operator norm of a reduced density kernel from ``source``'s reduced
         space to this one's, in this projection's norm (:attr:`norm_name`)."""

@@ -157,7 +157,7 @@ class MoriZwanzig:
         recursion and of the full solution."""
         reduced = self.kept_marginals(self.forward(memory))
         exact = self.kept_marginals(self.projected)
-        return np.array([p.kept_grid.weights @ np.abs(a - b) for p, a, b in zip(self.projections, reduced, exact)])
+        return np.array([p.l1(a, b) for p, a, b in zip(self.projections, reduced, exact)])
 
     def truncation_error(self) -> np.ndarray:
         """``[h, n]``: :meth:`marginal_error` with memory ``h = 0 .. L-1``
@@ -186,9 +186,7 @@ class MoriZwanzig:
         xs, pdfs = [], []
         for proj, nodal, x in zip(self.projections, self.kept_marginals(self.forward(memory)), abscissae):
             rows = np.asarray(x)[list(proj.keep)]
-            grid = proj.kept_grid
-            pdfs.append(np.stack([grid.rules[i].interpolation_matrix(rows[i]) @ grid.marginal(nodal, i)
-                                  for i in range(grid.ndim)]))
+            pdfs.append(proj.kept_pdf(nodal, rows))
             xs.append(rows)
         has_back = self.backward_noise is not None
         return MZSummary(

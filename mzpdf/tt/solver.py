@@ -41,7 +41,7 @@ from ..network import InputLaw, Network
 from .cross import cross
 from .tensor import TTFunction, contract_rows
 
-__all__ = ["TTSolver", "TTSolution", "check_network"]
+__all__ = ["TTSolver", "TTSolution", "StepFrame", "check_network"]
 
 _START_POINTS = 256  # typical points seeding the cross (drawn from the moment-matched gaussian)
 _CHECK_POINTS = 512  # points of the a-posteriori error estimate
@@ -230,6 +230,66 @@ class _NoisyXLaw(_XLaw):
         return np.column_stack([lo, hi])
 
 
+# -- one layer step ------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class StepFrame:
+    """The geometry of one TT step from ``X_n`` to ``Z_{n+1}`` (module doc):
+    ``u = T x + c``, the grid of ``U`` (``rules``; the first ``n_out`` are
+    ``Z_{n+1}``'s, the rest null-space coordinates integrated out), the cross
+    weights ``s_k`` at the nodes, typical indices to seed and check a cross,
+    and the generator that drew them. Built by :meth:`TTSolver.frame`; the
+    Mori-Zwanzig module pushes other functions through the same frames."""
+
+    n: int
+    T: np.ndarray
+    c: np.ndarray
+    Tinv: np.ndarray
+    scale: float  # 1 / |det T|
+    n_out: int
+    rules: list
+    weights: list
+    start: np.ndarray
+    checks: np.ndarray
+    rng: np.random.Generator
+
+    def __post_init__(self):
+        n_in = len(self.rules)
+        self.sizes = [r.size for r in self.rules]
+        self._nodes = np.full((n_in, max(self.sizes)), np.nan)
+        self._wtab = np.ones((n_in, max(self.sizes)))
+        for k, (r, w) in enumerate(zip(self.rules, self.weights)):
+            self._nodes[k, : r.size], self._wtab[k, : r.size] = r.nodes, w
+        self._cols = np.arange(n_in)
+
+    def points(self, idx: np.ndarray) -> np.ndarray:
+        """``x = T^-1 (u - c)`` at the grid multi-indices ``idx`` of ``U``."""
+        return (self._nodes[self._cols, idx] - self.c) @ self.Tinv.T
+
+    def weight_at(self, idx: np.ndarray) -> np.ndarray:
+        """The cross weight ``s(u)`` at the multi-indices ``idx``."""
+        return np.prod(self._wtab[self._cols, idx], axis=1)
+
+    def finish(self, cores: list, weights: list, rules: list, tol: float, max_rank: int):
+        """A cross of ``f / s`` on modes with ``weights`` and ``rules`` (those of
+        :attr:`rules`, possibly with other modes inserted before the
+        null-space coordinates, which come last) to the train of ``f`` with
+        the null-space coordinates integrated out, rounded to ``tol`` in the
+        weighted norm. Returns ``(train, rounding error, capped)``."""
+        n_null = len(self.rules) - self.n_out
+        cores = [core * w[None, :, None] for core, w in zip(cores, weights)]
+        if n_null:
+            tail_vec = np.ones(1)
+            for k in range(len(cores) - 1, len(cores) - n_null - 1, -1):
+                tail_vec = np.tensordot(cores[k], rules[k].weights, axes=(1, 0)) @ tail_vec
+            last = len(cores) - n_null - 1
+            cores = cores[:last] + [np.tensordot(cores[last], tail_vec, axes=(2, 0))[:, :, None]]
+            weights, rules = weights[: last + 1], rules[: last + 1]
+        cores = [core / w[None, :, None] for core, w in zip(cores, weights)]
+        tt, rounding, capped = TTFunction(cores, rules).round(tol, max_rank)
+        return TTFunction([core * w[None, :, None] for core, w in zip(tt.cores, weights)], rules), rounding, capped
+
+
 # -- solution ----------------------------------------------------------------------------
 
 @dataclass
@@ -247,6 +307,7 @@ class TTSolution:
     laws: list
     trains: list
     diagnostics: dict = field(default_factory=dict)
+    frames: list = field(default_factory=list)  # StepFrame of each step (None after a point input)
 
     @property
     def depth(self) -> int:
@@ -287,27 +348,28 @@ class TTSolver:
                      "time_per_layer_s": np.zeros(L), "duality_gap": np.full(L, np.nan)})
         diag["mass"][0] = 1.0
         diag["tt_ranks"][0, : network.widths[0] + 1] = 1
-        laws, trains = [_InputXLaw(input_law)], [None]
+        laws, trains, frames = [_InputXLaw(input_law)], [None], []
         for n, layer in enumerate(network):
             start = time.perf_counter()
             prev = laws[-1]
             if input_law.is_atomic and n == 0:
                 law = _NoisyXLaw(layer, z=layer.weights @ input_law.mean() + layer.bias)
-                tt = None
+                tt, frame = None, None
                 diag["mass"][1] = 1.0
                 diag["tt_ranks"][1, : layer.n_out + 1] = 1
             else:
                 note = getattr(progress, "note", None)
-                tt = self._step(n, layer, prev, diag,
+                tt, frame = self._step(n, layer, prev, diag,
                                 None if note is None else (lambda s, k=n + 1: note(f"layer {k}: cross sweep {s}")))
                 law = _NoisyXLaw(layer, tt=tt)
             law.prepare_marginals()
             laws.append(law)
             trains.append(tt)
+            frames.append(frame)
             diag["time_per_layer_s"][n] = time.perf_counter() - start
             if progress is not None:
                 progress(n + 1, L)
-        return TTSolution(network, input_law, laws, trains, diag)
+        return TTSolution(network, input_law, laws, trains, diag, frames)
 
     def pullback(self, solution: TTSolution, observable, points: np.ndarray | None = None, progress=None):
         """Conditional expectations ``q_n = E[g(X_L) | X_n]`` of an affine
@@ -346,8 +408,9 @@ class TTSolver:
                           "the signal): accuracy will suffer", NumericalHealthWarning, stacklevel=4)
         return np.clip(need, opt.nodes, cap)
 
-    def _step(self, n: int, layer, prev: _XLaw, diag: dict, on_sweep=None) -> TTFunction:
-        """The pre-activation density of layer ``n + 1`` from the law of ``X_n``."""
+    def frame(self, n: int, layer, prev: _XLaw) -> "StepFrame":
+        """The geometry of the step from ``X_n`` (law ``prev``) to ``Z_{n+1}``:
+        change of variables, grid, cross weights and typical indices."""
         opt = self.options
         W, b = layer.weights, layer.bias
         n_out, n_in = W.shape
@@ -358,9 +421,7 @@ class TTSolver:
         else:
             T = W
         c = np.concatenate([b, np.zeros(n_in - n_out)])
-        Tinv = np.linalg.inv(T)
-        logdet = np.linalg.slogdet(T)[1]
-        mass_x, mean_x, cov_x = prev.moments()
+        _, mean_x, cov_x = prev.moments()
         mean_u, cov_u = T @ mean_x + c, T @ cov_x @ T.T
         sd = np.sqrt(np.maximum(np.diag(cov_u), 1e-300))
         radius = -special.ndtri(opt.tail) * sd
@@ -371,12 +432,6 @@ class TTSolver:
         lo, hi = np.maximum(lo, ilo), np.minimum(hi, ihi)
         sizes = self._nodes(n + 1, lo, hi, cov_u, layer, n_out)
         rules = [make_rule(opt.rule, m, a, z, "solver.rule") for m, a, z in zip(sizes, lo, hi)]
-        nodes = np.full((n_in, max(sizes)), np.nan)
-        for k, r in enumerate(rules):
-            nodes[k, : r.size] = r.nodes
-        cols = np.arange(n_in)
-        scale = np.exp(-logdet)
-
         # The cross approximates p_U / s, s(u) = prod_k s_k(u_k) with s_k^2 the
         # moment-matched gaussian marginal (floored): its truncations and its
         # error estimate then measure p_U's error in L2(1/s^2), which weighs
@@ -385,30 +440,26 @@ class TTSolver:
         # tol 1e-6: covariance error 4.5e-7 weighted, 9.1e-6 unweighted.
         weights = [np.sqrt(np.exp(-0.5 * ((r.nodes - mean_u[k]) / sd[k]) ** 2) + _WEIGHT_FLOOR)
                    for k, r in enumerate(rules)]
-        wtab = np.ones((n_in, max(sizes)))
-        for k, w in enumerate(weights):
-            wtab[k, : w.size] = w
-
-        def density(idx: np.ndarray) -> np.ndarray:
-            u = nodes[cols, idx]
-            return prev.pdf((u - c) @ Tinv.T) * scale / np.prod(wtab[cols, idx], axis=1)
-
         rng = np.random.default_rng([2024, n])
         start, checks = typical_indices(mean_u, cov_u, lo, hi, sizes, rng)
-        result = cross(density, sizes, tol=opt.tol, max_rank=opt.max_rank, rng=rng,
-                       start=start, checks=checks, kick=opt.kick,
+        return StepFrame(n, T, c, np.linalg.inv(T), float(np.exp(-np.linalg.slogdet(T)[1])), n_out, rules,
+                         weights, start, checks, rng)
+
+    def _step(self, n: int, layer, prev: _XLaw, diag: dict, on_sweep=None) -> tuple[TTFunction, StepFrame]:
+        """The pre-activation density of layer ``n + 1`` from the law of
+        ``X_n``, and the frame of the step."""
+        opt = self.options
+        mass_x = prev.moments()[0]
+        fr = self.frame(n, layer, prev)
+
+        def density(idx: np.ndarray) -> np.ndarray:
+            return prev.pdf(fr.points(idx)) * fr.scale / fr.weight_at(idx)
+
+        result = cross(density, fr.sizes, tol=opt.tol, max_rank=opt.max_rank, rng=fr.rng,
+                       start=fr.start, checks=fr.checks, kick=opt.kick,
                        max_sweeps=opt.sweeps, init_rank=min(int(diag["tt_max_rank"][n]) + opt.kick, opt.max_rank),
                        on_sweep=on_sweep)
-        cores = [core * w[None, :, None] for core, w in zip(result.cores, weights)]
-        if n_out < n_in:  # integrate out the null-space coordinates
-            tail_vec = np.ones(1)
-            for k in range(n_in - 1, n_out - 1, -1):
-                tail_vec = np.tensordot(cores[k], rules[k].weights, axes=(1, 0)) @ tail_vec
-            cores = cores[: n_out - 1] + [np.tensordot(cores[n_out - 1], tail_vec, axes=(2, 0))[:, :, None]]
-            rules = rules[:n_out]
-        cores = [core / w[None, :, None] for core, w in zip(cores, weights)]
-        tt, rounding, capped = TTFunction(cores, rules).round(opt.tol, opt.max_rank)
-        tt = TTFunction([core * w[None, :, None] for core, w in zip(tt.cores, weights)], rules)
+        tt, rounding, capped = fr.finish(result.cores, fr.weights, fr.rules, opt.tol, opt.max_rank)
         mass = tt.integral()
         # the train is the density of a probability law: normalized, so that the
         # cross's mass error (either sign) does not accumulate over layers or
@@ -422,7 +473,7 @@ class TTSolver:
         diag["evaluations"][k] = result.evaluations
         diag["sweeps"][k] = result.sweeps
         diag["tt_max_rank"][k] = tt.max_rank
-        diag["tt_ranks"][k, : n_out + 1] = tt.ranks
+        diag["tt_ranks"][k, : fr.n_out + 1] = tt.ranks
         if not np.all(np.isfinite([c.sum() for c in tt.cores])):
             warnings.warn(f"layer {k}: the density holds NaN or Inf", NumericalHealthWarning, stacklevel=3)
         if capped or result.capped and result.error > opt.tol:
@@ -432,6 +483,6 @@ class TTSolver:
         elif result.error > 100 * opt.tol:
             warnings.warn(f"layer {k}: cross approximation error estimate {result.error:.2g} is above 100 x "
                           f"solver.tol (raise solver.sweeps or solver.max_rank)", TTTruncationWarning, stacklevel=3)
-        if diag["lost_mass"][k] > _MASS_LOSS_FACTOR * opt.tail * n_out and diag["lost_mass"][k] > 10 * opt.tol:
+        if diag["lost_mass"][k] > _MASS_LOSS_FACTOR * opt.tail * fr.n_out and diag["lost_mass"][k] > 10 * opt.tol:
             warnings.warn(f"layer {k}: mass {diag['lost_mass'][k]:.3g} left the box", MassLossWarning, stacklevel=3)
-        return tt
+        return tt, fr
