@@ -14,7 +14,7 @@ from ._registry import Registry
 from ._validate import integer, number, real_array
 from .errors import CaseError
 
-__all__ = ["SolverOptions", "GridOptions", "MonteCarloOptions", "METHODS", "BACKENDS", "make_options"]
+__all__ = ["SolverOptions", "GridOptions", "SparseGridOptions", "MonteCarloOptions", "METHODS", "BACKENDS", "make_options"]
 
 BACKENDS = ("cpu", "cuda")
 
@@ -145,6 +145,47 @@ class TTOptions(SolverOptions):
         object.__setattr__(self, "tail", _tail(self.tail, f"{k}.tail"))
         object.__setattr__(self, "sweeps", integer(self.sweeps, f"{k}.sweeps", 1))
         object.__setattr__(self, "kick", integer(self.kick, f"{k}.kick", 0))
+        object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
+
+
+@METHODS.register("sparse")
+@dataclass(frozen=True)
+class SparseGridOptions(SolverOptions):
+    """Sparse-grid solver (SPEC 3.2; EXPERIMENTAL, forward only): each layer's
+    log-density in whitened coordinates on a Clenshaw-Curtis Smolyak grid
+    (:mod:`mzpdf.sparse.solver`). Exact for linear-gaussian layers; for
+    nonlinear ones it converges only algebraically with level.
+
+    level : int
+        Smolyak level of the log-density grids.
+    quad_level : int
+        Level of the Gauss-Hermite Smolyak rules (transfer integrals, moments).
+    box : float
+        Half-width of the grids in standard deviations.
+    adaptive_tol : float
+        > 0: dimension-adaptive grids, refined until no candidate's surplus
+        (log units) exceeds it; 0: regular grids of ``level``.
+    max_points : int
+        Cap of an adaptive grid.
+    marginal_points : int
+        Abscissae per neuron at which marginals are stored.
+    """
+
+    level: int = 3
+    quad_level: int = 3
+    box: float = 5.0
+    adaptive_tol: float = 0.0
+    max_points: int = 100_000
+    marginal_points: int = 201
+    method: ClassVar[str] = "sparse"
+
+    def __post_init__(self):
+        k = self.key
+        object.__setattr__(self, "level", integer(self.level, f"{k}.level", 1))
+        object.__setattr__(self, "quad_level", integer(self.quad_level, f"{k}.quad_level", 1))
+        object.__setattr__(self, "box", number(self.box, f"{k}.box", 0.0))
+        object.__setattr__(self, "adaptive_tol", number(self.adaptive_tol, f"{k}.adaptive_tol", 0.0, strict=False))
+        object.__setattr__(self, "max_points", integer(self.max_points, f"{k}.max_points", 1))
         object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
 
 

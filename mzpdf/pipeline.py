@@ -72,6 +72,12 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
             backward = BackwardSummary(_points(case), q0, float(mc.g_mean))
             diagnostics["q0_stderr"] = q0_err
             diagnostics["mean_stderr"] = np.float64(mc.g_stderr)
+    elif case.solver.method == "sparse":
+        from .sparse.solver import SparseSolver
+
+        solution = SparseSolver(case.solver).propagate(case.network, case.input, progress=report)
+        forward = summarize_sparse(solution, case.solver)
+        diagnostics = dict(solution.diagnostics)
     elif case.solver.method == "tt":
         from .tt.solver import TTSolver
 
@@ -194,6 +200,44 @@ def summarize_tt(solution, marginal_points: int = 201) -> list[LayerSummary]:
             joint = None if pdf2 is None else (x, y, pdf2)
         out.append(LayerSummary(mean, cov, float(mass) if n else 1.0, xs, pdf, box, joint))
     return out
+
+
+def summarize_sparse(solution, options) -> list[LayerSummary]:
+    """Moments and marginals of every layer of a sparse-grid solution
+    (``options``: the SparseGridOptions). The input layer comes from the input
+    law itself; a layer's marginals are on ``marginal_points`` equispaced
+    abscissae over its grid's box (``box`` standard deviations about the mean)."""
+    law0 = solution.input_law
+    m = options.marginal_points
+    if law0.is_atomic:
+        x0 = law0.mean()
+        xs = np.repeat(x0[:, None], m, axis=1)
+        out = [LayerSummary(x0, np.zeros((x0.size, x0.size)), 1.0, xs, np.full(xs.shape, np.inf),
+                            np.column_stack([x0, x0]))]
+    else:
+        box = law0.box(1e-12)
+        xs = np.stack([np.linspace(lo, hi, m) for lo, hi in box])
+        out = [LayerSummary(law0.mean(), law0.cov(), 1.0, xs, np.stack([law0.marginal_pdf(k, xs[k])
+                                                                       for k in range(law0.dim)]), box,
+                            _sparse_joint(solution.laws[0], box))]
+    for law in solution.laws[1:]:
+        mass, mean, cov = law.moments(options.quad_level)
+        sd = np.sqrt(np.diag(law.chol @ law.chol.T))
+        box = np.column_stack([law.mean - options.box * sd, law.mean + options.box * sd])
+        xs = np.stack([np.linspace(lo, hi, m) for lo, hi in box])
+        pdf = np.stack([law.marginal([k], xs[k][:, None], options.quad_level) for k in range(law.dim)])
+        out.append(LayerSummary(mean, cov, float(mass), xs, pdf, box, _sparse_joint(law, box)))
+    return out
+
+
+def _sparse_joint(law, box):
+    """The 2-D marginal of neurons 0 and 1 of a sparse-grid log-density (None below width 2)."""
+    if law.dim < 2:
+        return None
+    x, y = (np.linspace(lo, hi, JOINT_POINTS) for lo, hi in box[:2])
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    pdf = law.marginal([0, 1], np.column_stack([X.ravel(), Y.ravel()]), law.level_for_marginals)
+    return x, y, pdf.reshape(X.shape)
 
 
 def _summary_from_montecarlo(layer: MonteCarloLayer) -> LayerSummary:

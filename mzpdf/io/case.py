@@ -293,6 +293,11 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
                                 f"must not be 'none' with solver.method = {method!r}: the density after a noiseless "
                                 "layer is singular (use method = 'montecarlo', or give the layer noise)", "none")
 
+    if method == "sparse":
+        from ..sparse.solver import check_case
+
+        spec = table["network"]
+        check_case(network, law, [_noise_key(spec, n)[: -len(".noise.kind")] for n in range(network.depth)])
     if method == "tt":
         from ..tt.solver import check_network
 
@@ -310,6 +315,9 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
 
     observable = points = None
     obs = _section(table, "observable")
+    if obs is not None and method == "sparse":
+        raise CaseError("observable", "is not available with solver.method = 'sparse' (the sparse-grid solver is "
+                                      "forward only; use 'grid' or 'tt')", obs)
     if obs is not None:
         obs = dict(obs)
         raw_points = obs.pop("points", None)

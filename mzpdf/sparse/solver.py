@@ -1,6 +1,7 @@
 """Densities through layers of 4-10 neurons on Smolyak sparse grids (SPEC 3.2).
 
-EXPERIMENTAL: not yet a ``[solver] method``. Measured (tests/test_sparse_solver.py):
+EXPERIMENTAL, forward only: ``[solver] method = "sparse"`` (options in
+:class:`mzpdf.options.SparseGridOptions`). Measured (tests/test_sparse_solver.py):
 linear-gaussian layers are exact to round-off at level 2 in 4 and 6
 dimensions (41 and 85 nodes); a mildly nonlinear 2-neuron tanh net converges
 only algebraically with level (L1 against a converged tensor grid 2.9e-2 at
@@ -57,12 +58,14 @@ from scipy.linalg import solve_triangular
 from ..discretization.sparse import SparseGrid, adaptive_grid
 from ..errors import CaseError, MassLossWarning, NumericalHealthWarning
 from ..network import InputLaw, Network
+from ..options import SparseGridOptions as SparseOptions
 from .hermite import hermite_smolyak
 
 __all__ = ["LogDensity", "SparseOptions", "SparseSolver", "SparseSolution", "check_case"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 _GAUSS_NEWTON_STEPS = 8
+_CHUNK = 256  # nodes per vectorized block of the transfer integrals
 
 
 def check_case(network: Network, input_law: InputLaw, keys=None) -> None:
@@ -160,28 +163,6 @@ class LogDensity:
         return out
 
 
-@dataclass(frozen=True)
-class SparseOptions:
-    """Options of the experimental solver (not yet a ``[solver]`` method).
-
-    level : Smolyak level of the log-density grid (Clenshaw-Curtis).
-    quad_level : level of the Gauss-Hermite Smolyak rules (per-node transfer
-        integrals, moments, marginals).
-    box : half-width of the grid in standard deviations (whitened coordinates).
-    adaptive_tol : > 0 builds each layer's grid dimension-adaptively until no
-        candidate's largest surplus (log units) exceeds it.
-    max_points : cap of the adaptive grid.
-    chunk : target nodes per vectorized block.
-    """
-
-    level: int = 2
-    quad_level: int = 2
-    box: float = 5.0
-    adaptive_tol: float = 0.0
-    max_points: int = 100_000
-    chunk: int = 256
-
-
 @dataclass
 class SparseSolution:
     """Log-densities of every layer; ``laws[0]`` is ``None`` for a point input."""
@@ -197,7 +178,9 @@ class SparseSolution:
 
 
 class SparseSolver:
-    """Forward solve on sparse grids; ``options`` is a SparseOptions."""
+    """Forward solve on sparse grids; ``options`` is a
+    :class:`mzpdf.options.SparseGridOptions` (the ``[solver]`` table of
+    ``method = "sparse"``; ``SparseOptions`` here is the same class)."""
 
     def __init__(self, options: SparseOptions | None = None):
         self.options = options or SparseOptions()
@@ -292,8 +275,8 @@ class SparseSolver:
         cov_x = prev.chol @ prev.chol.T
         prec_x = np.linalg.inv(cov_x)
         inv_s2 = 1.0 / layer.noise.scale ** 2
-        for s in range(0, y.shape[0], opt.chunk):
-            yb = y[s: s + opt.chunk]
+        for s in range(0, y.shape[0], _CHUNK):
+            yb = y[s: s + _CHUNK]
             mu, chol_post = _posterior(layer, prev.mean, prec_x, inv_s2, yb)
             pts = mu[:, None, :] + np.einsum("bij,qj->bqi", chol_post, v)  # (B, Q, N_in)
             flat = pts.reshape(-1, layer.n_in)
@@ -305,7 +288,7 @@ class SparseSolver:
             top = a.max(axis=1)
             total = np.exp(a - top[:, None]) @ w
             with np.errstate(divide="ignore", invalid="ignore"):
-                out[s: s + opt.chunk] = np.where(total > 0, top + np.log(total), np.nan)
+                out[s: s + _CHUNK] = np.where(total > 0, top + np.log(total), np.nan)
         return out
 
 
