@@ -93,13 +93,8 @@ class TTChorinLayer:
     def kept_pdf(self, nodal, rows) -> np.ndarray:
         """X-marginal densities of the kept neurons at abscissae ``rows[i]``:
         ``sum_j w_j rho(x - sigma(z_j)) m(z_j)`` of the Z-marginal ``m``."""
-        out = []
-        for i, k in enumerate(self.keep):
-            m = self.kept_grid.marginal(nodal, i)
-            x = np.asarray(rows[i], dtype=np.float64)
-            rho = self.law.laws[k].pdf((x[:, None] - self.law.act[k][None, :])[..., None])[..., 0]
-            out.append(rho @ (self.kept_grid.rules[i].weights * m))
-        return np.stack(out)
+        return np.stack([self.law.marginal_of(k, rows[i], self.kept_grid.marginal(nodal, i))
+                         for i, k in enumerate(self.keep)])
 
 
 @dataclass(frozen=True, eq=False)

@@ -202,12 +202,17 @@ class _NoisyXLaw(_XLaw):
         return np.array([a[0] for a in self.act])
 
     def marginal(self, k, x):
+        if self.tt is None:
+            x = np.asarray(x, dtype=np.float64)
+            return self.laws[k].pdf((x[:, None] - self.act[k][None, :])[..., None])[..., 0][:, 0]
+        return self.marginal_of(k, x, self._marginals[k])
+
+    def marginal_of(self, k, x, z_marginal: np.ndarray) -> np.ndarray:
+        """Density of ``sigma(Z_k) + xi_k`` at ``x`` for the nodal pre-activation
+        marginal ``z_marginal`` on the train's rule of neuron k."""
         x = np.asarray(x, dtype=np.float64)
         rho = self.laws[k].pdf((x[:, None] - self.act[k][None, :])[..., None])[..., 0]
-        if self.tt is None:
-            return rho[:, 0]
-        m = self._marginals[k]
-        return rho @ (self.tt.rules[k].weights * m)
+        return rho @ (self.tt.rules[k].weights * z_marginal)
 
     def prepare_marginals(self) -> None:
         if self.tt is not None:
