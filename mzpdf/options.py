@@ -151,15 +151,26 @@ class TTOptions(SolverOptions):
 @METHODS.register("sparse")
 @dataclass(frozen=True)
 class SparseGridOptions(SolverOptions):
-    """Sparse-grid solver (SPEC 3.2; EXPERIMENTAL, forward only): each layer's
+    """Sparse-grid solver (SPEC 3.2; EXPERIMENTAL): each layer's
     log-density in whitened coordinates on a Clenshaw-Curtis Smolyak grid
     (:mod:`mzpdf.sparse.solver`). Exact for linear-gaussian layers; for
     nonlinear ones it converges only algebraically with level.
 
     level : int
         Smolyak level of the log-density grids.
+    quadrature : "auto" | "tensor" | "smolyak"
+        Rule for the expectations under each layer (transfer integrals,
+        moments, marginals). ``tensor``: products of ``quad_points``-point
+        Gauss-Hermite rules in whitened coordinates, the transfer a kernel sum
+        over their nodes (uniform relative accuracy; ``quad_points^N`` nodes,
+        so for N <= 3). ``smolyak``: Gauss-Hermite Smolyak rules of
+        ``quad_level``, the transfer one rule per node centred on the
+        integrand's mode (any N; slower convergence). ``auto``: tensor for
+        layers of at most 3 neurons.
     quad_level : int
-        Level of the Gauss-Hermite Smolyak rules (transfer integrals, moments).
+        Level of the Gauss-Hermite Smolyak rules.
+    quad_points : int
+        Gauss-Hermite points per neuron of the tensor rules.
     box : float
         Half-width of the grids in standard deviations.
     adaptive_tol : float
@@ -172,7 +183,9 @@ class SparseGridOptions(SolverOptions):
     """
 
     level: int = 3
+    quadrature: str = "auto"
     quad_level: int = 3
+    quad_points: int = 40
     box: float = 5.0
     adaptive_tol: float = 0.0
     max_points: int = 100_000
@@ -182,7 +195,10 @@ class SparseGridOptions(SolverOptions):
     def __post_init__(self):
         k = self.key
         object.__setattr__(self, "level", integer(self.level, f"{k}.level", 1))
+        if self.quadrature not in ("auto", "tensor", "smolyak"):
+            raise CaseError(f"{k}.quadrature", "must be one of ['auto', 'tensor', 'smolyak']", self.quadrature)
         object.__setattr__(self, "quad_level", integer(self.quad_level, f"{k}.quad_level", 1))
+        object.__setattr__(self, "quad_points", integer(self.quad_points, f"{k}.quad_points", 2))
         object.__setattr__(self, "box", number(self.box, f"{k}.box", 0.0))
         object.__setattr__(self, "adaptive_tol", number(self.adaptive_tol, f"{k}.adaptive_tol", 0.0, strict=False))
         object.__setattr__(self, "max_points", integer(self.max_points, f"{k}.max_points", 1))

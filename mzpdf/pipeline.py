@@ -78,6 +78,12 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
         solution = SparseSolver(case.solver).propagate(case.network, case.input, progress=report)
         forward = summarize_sparse(solution, case.solver)
         diagnostics = dict(solution.diagnostics)
+        if g is not None:
+            points = _points(case)
+            back = SparseSolver(case.solver).pullback(solution, g, points if len(points) else None)
+            backward = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean)
+            diagnostics["duality_gap"] = back.duality_gap
+            diagnostics["backward_duality_gap"] = np.float64(back.duality_gap.max())
     elif case.solver.method == "tt":
         from .tt.solver import TTSolver
 
@@ -221,11 +227,11 @@ def summarize_sparse(solution, options) -> list[LayerSummary]:
                                                                        for k in range(law0.dim)]), box,
                             _sparse_joint(solution.laws[0], box))]
     for law in solution.laws[1:]:
-        mass, mean, cov = law.moments(options.quad_level)
+        mass, mean, cov = law.moments()
         sd = np.sqrt(np.diag(law.chol @ law.chol.T))
         box = np.column_stack([law.mean - options.box * sd, law.mean + options.box * sd])
         xs = np.stack([np.linspace(lo, hi, m) for lo, hi in box])
-        pdf = np.stack([law.marginal([k], xs[k][:, None], options.quad_level) for k in range(law.dim)])
+        pdf = np.stack([law.marginal([k], xs[k][:, None]) for k in range(law.dim)])
         out.append(LayerSummary(mean, cov, float(mass), xs, pdf, box, _sparse_joint(law, box)))
     return out
 
@@ -236,7 +242,7 @@ def _sparse_joint(law, box):
         return None
     x, y = (np.linspace(lo, hi, JOINT_POINTS) for lo, hi in box[:2])
     X, Y = np.meshgrid(x, y, indexing="ij")
-    pdf = law.marginal([0, 1], np.column_stack([X.ravel(), Y.ravel()]), law.level_for_marginals)
+    pdf = law.marginal([0, 1], np.column_stack([X.ravel(), Y.ravel()]))
     return x, y, pdf.reshape(X.shape)
 
 

@@ -9,7 +9,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LayerSummary", "BackwardSummary", "MonteCarloLayer", "MZSummary", "Results"]
+__all__ = ["LayerSummary", "BackwardSummary", "DualPairing", "MonteCarloLayer", "MZSummary", "Results"]
+
+
+@dataclass
+class DualPairing:
+    """What a backward solve returns besides its functions: ``q_0`` at
+    ``points``, ``E[g(X_L)]`` from the backward side (``mean``) and from the
+    forward one (``mean_forward``), the pairings ``<p_n, q_n>`` and the
+    relative duality gap of each layer (each solver's docstring says how)."""
+
+    points: np.ndarray | None
+    q0: np.ndarray | None
+    mean: float
+    mean_forward: float
+    pairings: np.ndarray
+    duality_gap: np.ndarray
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ Sections (every ratio is measured in this run, on this machine):
    L1 marginal error of 1e-3 (scripts/bench_grid.py).
 3. TT solver time and largest rank against width (tanh and linear-gaussian, local and dense weights),
    and the Mori-Zwanzig reduction of TT solutions (scripts/bench_mz_tt.py).
-4. The experimental sparse-grid solver against full tensor grids on a
-   4-neuron linear-gaussian net: nodes and error against the closed form.
+4. The experimental sparse-grid solver against full tensor grids: nodes,
+   time and error on tanh nets of 2-4 neurons and linear-gaussian nets of
+   4-8 neurons (scripts/bench_sparse.py).
 
     python scripts/bench.py [--quick] [-o docs/benchmarks.md]
 """
@@ -24,12 +25,10 @@ import os
 import platform
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-import mzpdf
 from mzpdf._numba import jit_parallel, num_threads, prange
 from mzpdf.operators import _reference as ref
 from mzpdf.operators.cuda import cuda_status, pair_sum
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench_grid  # noqa: E402
 import bench_mz_tt  # noqa: E402
+import bench_sparse  # noqa: E402
 import bench_tt  # noqa: E402
 
 
@@ -85,42 +85,6 @@ def pair_rates(width: int, nodes: int, std: float) -> tuple[str, list]:
     title = f"{width} -> {width} neurons, {nodes} nodes per neuron, noise std {std} ({pairs:.2e} pairs)"
     table = [(name, t, pairs / t, np.abs(out - ref_out).max() / np.abs(ref_out).max()) for name, t, out in rows]
     return title, table
-
-
-def sparse_against_full(width: int = 4):
-    from mzpdf.sparse.solver import SparseOptions as Options
-    from mzpdf.sparse.solver import SparseSolver
-
-    rng = np.random.default_rng(0)
-    layers = [mzpdf.Layer(rng.standard_normal((width, width)) / np.sqrt(width), 0.2 * rng.standard_normal(width),
-                          "identity", {"kind": "gaussian", "std": 0.5}) for _ in range(3)]
-    net = mzpdf.Network(tuple(layers))
-    law = mzpdf.GaussianInput(0.3 * np.ones(width), 0.5 * np.eye(width))
-    m, C = law.mean(), law.cov()
-    for layer in net:
-        m = layer.weights @ m + layer.bias
-        C = layer.weights @ C @ layer.weights.T + np.diag(layer.noise.scale ** 2)
-
-    def err(mean, cov):
-        return max(np.abs(mean - m).max() / np.abs(m).max(), np.abs(cov - C).max() / np.abs(C).max())
-
-    rows = []
-    for nodes in (8, 12, 16):
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sol = mzpdf.GridSolver(nodes=nodes).propagate(net, law)
-        t = time.perf_counter() - t0
-        _, mean, cov = sol.densities[-1].moments()
-        rows.append(("full tensor grid", f"{nodes} per neuron", nodes ** width, t, err(mean, cov)))
-    for level in (2, 3):
-        t0 = time.perf_counter()
-        sol = SparseSolver(Options(level=level, quad_level=2)).propagate(net, law)
-        t = time.perf_counter() - t0
-        _, mean, cov = sol.laws[-1].moments(2)
-        rows.append(("sparse (log-density, CC)", f"level {level}", int(sol.diagnostics["points"][-1]), t,
-                     err(mean, cov)))
-    return rows
 
 
 def machine() -> str:
@@ -214,13 +178,10 @@ def main(argv=None) -> None:
         mz_rows = [bench_mz_tt.run(8, keep, 8, 1e-3) for keep in ([0], [3, 4])]
         lines += [bench_mz_tt.table(mz_rows, 1e-3), ""]
         lines += ["## Sparse grids against full tensor grids", "",
-                  "A 4-neuron linear-gaussian net, 3 layers; error of the last layer's mean and covariance against",
-                  "the closed form. The sparse solver is experimental (`mzpdf.sparse.solver`): exact for gaussian",
-                  "layers by construction (it holds log-densities in whitened coordinates), and converging only",
-                  "algebraically for nonlinear layers.", "",
-                  "| method | resolution | nodes per layer | time [s] | max rel error |",
-                  "| --- | --- | ---: | ---: | ---: |"]
-        lines += [f"| {m} | {r} | {n} | {t:.2f} | {e:.1e} |" for m, r, n, t, e in sparse_against_full()]
+                  "The experimental sparse solver (`mzpdf.sparse.solver`, `python scripts/bench_sparse.py`): each",
+                  "layer's log-density in whitened coordinates on a Clenshaw-Curtis Smolyak grid, exact for gaussian",
+                  "layers; tensor Gauss-Hermite transfer rules on the tanh nets.", "",
+                  bench_sparse.report(echo=lambda text: print(text, flush=True))]
         lines.append("")
     lines.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -1,26 +1,29 @@
 """The experimental sparse-grid solver on log-densities (issue 4, progress).
 
 Oracles: the closed form of linear-gaussian networks; the converged tensor
-grid solver (64 nodes) for a 2-neuron tanh net, with the error required to
-fall as the level rises; the Gauss-Hermite Smolyak rule's polynomial
-exactness.
+grid solver for tanh nets of 2 and 3 neurons, with the error required to fall
+as the level rises (or the adaptive tolerance falls) and to reach the issue's
+L1 <= 1e-6; the Gauss-Hermite rules' polynomial exactness.
 """
 import numpy as np
 import pytest
 
 import mzpdf
 from mzpdf.errors import CaseError
-from mzpdf.sparse import hermite_smolyak
+from mzpdf.sparse import hermite_smolyak, hermite_tensor
 from mzpdf.sparse.solver import SparseOptions as Options
 from mzpdf.sparse.solver import SparseSolver, check_case
 
 
-def test_hermite_smolyak_is_exact_for_its_polynomials():
+def test_hermite_rules_are_exact_for_their_polynomials():
     pts, w = hermite_smolyak(4, 3)  # total degree 13
     assert abs(w.sum() - 1.0) < 1e-14
     assert abs(w @ (pts[:, 0] ** 4 * pts[:, 1] ** 2) - 3.0) < 1e-13   # E[V^4] E[V^2]
     assert abs(w @ (pts[:, 0] ** 2 * pts[:, 1] ** 2 * pts[:, 2] ** 2) - 1.0) < 1e-13
     assert abs(w @ (pts[:, 3] ** 6) - 15.0) < 1e-12
+    pts, w = hermite_tensor(3, 5)  # degree 9 in each variable
+    assert np.all(w > 0) and abs(w.sum() - 1.0) < 1e-14
+    assert abs(w @ (pts[:, 0] ** 8 * pts[:, 1] ** 2 * pts[:, 2] ** 4) - 105.0 * 3.0) < 1e-10
 
 
 @pytest.mark.parametrize("width", [4, 6])
@@ -35,25 +38,53 @@ def test_linear_gaussian_layers_are_exact_at_level_2(width):
     for n, layer in enumerate(net):
         m = layer.weights @ m + layer.bias
         C = layer.weights @ C @ layer.weights.T + np.diag(layer.noise.scale ** 2)
-        mass, mean, cov = sol.laws[n + 1].moments(2)
+        mass, mean, cov = sol.laws[n + 1].moments()
         assert abs(mass - 1.0) < 1e-12
         assert np.max(np.abs(mean - m)) < 1e-12 * np.max(np.abs(m))
         assert np.max(np.abs(cov - C)) < 1e-12 * np.max(np.abs(C))
     assert sol.diagnostics["points"][-1] == {4: 41, 6: 85}[width]
 
 
-def test_tanh_net_converges_with_level_against_the_grid():
-    net = mzpdf.random_network([2, 2, 2, 2], activation="tanh", sigma_w=0.6, sigma_b=0.3, seed=2,
+def _tanh_net(width):
+    net = mzpdf.random_network([width] * 4, activation="tanh", sigma_w=0.6, sigma_b=0.3, seed=2,
                                noise={"kind": "gaussian", "std": 0.4})
-    law = mzpdf.GaussianInput(np.zeros(2), 0.5 * np.eye(2))
-    grid = mzpdf.GridSolver(nodes=64).propagate(net, law)
-    errors = []
-    for level, quad in ((4, 3), (6, 5)):
-        sol = SparseSolver(Options(level=level, quad_level=quad)).propagate(net, law)
-        errors.append(max(d.grid.weights @ np.abs(sol.laws[n].pdf(d.grid.points) - d.values)
-                          for n, d in enumerate(grid.densities) if n > 0))
-    # measured 2.9e-2 and 1.4e-3 (algebraic convergence; see the module docstring)
-    assert errors[1] < errors[0] / 5 and errors[1] < 3e-3
+    return net, mzpdf.GaussianInput(np.zeros(width), 0.5 * np.eye(width))
+
+
+def _l1_against_grid(sol, grid):
+    """Largest L1 distance over layers 1..L, by the grid's own quadrature."""
+    return max(d.grid.weights @ np.abs(sol.laws[n].pdf(d.grid.points) - d.values)
+               for n, d in enumerate(grid.densities) if n > 0)
+
+
+def test_tanh_net_of_2_neurons_agrees_with_the_tensor_grid_to_1e_6():
+    """3 tanh layers, noise 0.4 (saturating: the first layer's log-density is
+    far from quadratic). Oracle: the tensor-grid solver at 48 nodes, within
+    1e-11 (L1) of 96 nodes. Regular levels 6, 8, 10 must converge (measured
+    1.4e-3, 4.5e-5, 3.6e-7) and reach the issue's 1e-6; so must the adaptive
+    grid at tolerance 1e-6 (measured 3.6e-7 with 57 nodes on the last layer)."""
+    net, law = _tanh_net(2)
+    grid = mzpdf.GridSolver(nodes=48).propagate(net, law)
+    errors = [_l1_against_grid(SparseSolver(Options(level=level, quad_points=48)).propagate(net, law), grid)
+              for level in (6, 8, 10)]
+    assert errors[0] > errors[1] > errors[2]
+    assert errors[2] <= 1e-6
+    adaptive = SparseSolver(Options(adaptive_tol=1e-6, quad_points=48)).propagate(net, law)
+    assert _l1_against_grid(adaptive, grid) <= 1e-6
+
+
+@pytest.mark.slow
+def test_tanh_net_of_3_neurons_agrees_with_the_tensor_grid_to_1e_6():
+    """As above at 3 neurons. Oracle: the tensor grid at 40 nodes, within
+    1.5e-11 of 56 nodes. Regular levels converge slowly here (3.9e-3 at level
+    7, 7.3e-4 at level 10 with 32 001 nodes); the dimension-adaptive grid
+    follows the anisotropy: tolerance 1e-5 -> 1.1e-5, 1e-6 -> 5.1e-7 (~20 s)."""
+    net, law = _tanh_net(3)
+    grid = mzpdf.GridSolver(nodes=40).propagate(net, law)
+    errors = [_l1_against_grid(SparseSolver(Options(adaptive_tol=tol, max_points=60_000, quad_points=32))
+                               .propagate(net, law), grid) for tol in (1e-5, 1e-6)]
+    assert errors[1] < errors[0] / 5
+    assert errors[1] <= 1e-6
 
 
 def test_cases_outside_the_method_are_refused_by_key():
@@ -120,9 +151,10 @@ def test_sparse_method_through_a_case_matches_the_linear_gaussian_closed_form():
 @pytest.mark.parametrize(("override", "key"), [
     ("solver.level=0", "solver.level"),
     ("solver.box=-1", "solver.box"),
+    ('solver.quadrature="gauss"', "solver.quadrature"),
     ('network.random.noise={kind="laplace", scale=0.3}', "network.random.noise.kind"),
     ('input.kind="uniform"', "input.kind"),
-    ('observable.kind="neuron"', "observable"),
+    ('observable.kind="quadratic"', "observable.kind"),
 ])
 def test_sparse_method_refuses_bad_cases_by_key_and_writes_nothing(tmp_path, override, key):
     from mzpdf.cli import main
@@ -134,7 +166,7 @@ def test_sparse_method_refuses_bad_cases_by_key_and_writes_nothing(tmp_path, ove
                             'kind = "uniform"\nlow = [-1, -1, -1, -1]\nhigh = [1, 1, 1, 1]')
         override = None
     if override and override.startswith("observable"):
-        text += '\n[observable]\nkind = "neuron"\nindex = 0\n'
+        text += '\n[observable]\nkind = "quadratic"\nindex = 0\n'
         override = None
     with pytest.raises(CaseError) as err:
         loads_case(text, [override] if override else [])
@@ -144,3 +176,67 @@ def test_sparse_method_refuses_bad_cases_by_key_and_writes_nothing(tmp_path, ove
     out = tmp_path / "out.h5"
     assert main(["run", str(path), "-o", str(out), "--quiet"] + (["--set", override] if override else [])) == 2
     assert not out.exists()
+
+
+def _lg_net(width=4, depth=4):
+    rng = np.random.default_rng(0)
+    layers = [mzpdf.Layer(rng.standard_normal((width, width)) / np.sqrt(width), 0.2 * rng.standard_normal(width),
+                          "identity", {"kind": "gaussian", "std": 0.5}) for _ in range(depth)]
+    return mzpdf.Network(tuple(layers)), mzpdf.GaussianInput(0.3 * np.ones(width), 0.5 * np.eye(width))
+
+
+def test_koopman_on_sparse_grids_matches_the_linear_gaussian_closed_form():
+    """Affine g on a linear-gaussian net: q_n(x) = a_n . x + c_n with
+    a_n = W^T a_{n+1}, c_n = a_{n+1} . b + c_{n+1}. The mean E[g] and every
+    pairing E_{p_n}[q_n] are exact up to round-off (1e-12: measured 8e-15);
+    q_0 at points within 2e-5 (measured 5.0e-6: grid corners carry points
+    two boxes out, where q_{n+1} is held constant)."""
+    from mzpdf.observables import LinearObservable
+
+    net, law = _lg_net()
+    a = np.array([1.0, -0.5, 0.25, 2.0])
+    solver = SparseSolver(Options(level=2, quad_level=3))
+    sol = solver.propagate(net, law)
+    pts = 0.3 + 0.5 * np.random.default_rng(1).standard_normal((5, 4))
+    back = solver.pullback(sol, LinearObservable(a, 0.3), pts)
+    an, c = a.copy(), 0.3
+    for layer in reversed(list(net)):
+        c, an = an @ layer.bias + c, layer.weights.T @ an
+    exact_mean = an @ law.mean() + c
+    assert abs(back.mean - exact_mean) <= 1e-12 * abs(exact_mean)
+    assert np.max(back.duality_gap) <= 1e-12
+    assert np.max(np.abs(back.q0 - (pts @ an + c))) <= 2e-5
+
+
+def test_koopman_on_sparse_grids_agrees_with_the_tensor_grid_on_a_tanh_net():
+    """2-neuron tanh net, g = x_0 + 2 x_1, level 8. Oracle: the grid solver's
+    pullback at 48 nodes. q_0 at points within 1e-9 (measured 2.7e-11); the
+    mean within 1e-5 (3.9e-6) and every duality gap below 1e-5 (3.7e-6;
+    level 10: 1.9e-8)."""
+    from mzpdf.observables import LinearObservable
+
+    net, law = _tanh_net(2)
+    g = LinearObservable(np.array([1.0, 2.0]), 0.0)
+    pts = 0.7 * np.random.default_rng(1).standard_normal((6, 2))
+    grid_solver = mzpdf.GridSolver(nodes=48)
+    ref = grid_solver.pullback(grid_solver.propagate(net, law), g, pts)
+    solver = SparseSolver(Options(level=8))
+    back = solver.pullback(solver.propagate(net, law), g, pts)
+    assert np.max(np.abs(back.q0 - ref.q0)) <= 1e-9
+    assert abs(back.mean - ref.mean) <= 1e-5
+    assert np.max(back.duality_gap) <= 1e-5
+
+
+def test_sparse_case_with_an_observable_stores_q0_and_the_duality_gap():
+    """``[observable]`` on a sparse case: /backward q0 against the closed
+    form (2e-5, as above) and /diagnostics/duality_gap per layer."""
+    from mzpdf.io.case import loads_case
+
+    case = loads_case(LG_CASE + '\n[observable]\nkind = "neuron"\nindex = 2\npoints = [[0.1, -0.2, 0.0, 0.3]]\n')
+    results = mzpdf.run(case)
+    an, c = np.eye(4)[2], 0.0
+    for layer in reversed(list(case.network)):
+        c, an = an @ layer.bias + c, layer.weights.T @ an
+    assert abs(results.backward.q0[0] - (an @ np.array([0.1, -0.2, 0.0, 0.3]) + c)) <= 2e-5
+    assert results.diagnostics["duality_gap"].shape == (3,)
+    assert np.max(results.diagnostics["duality_gap"]) <= 1e-12

@@ -315,9 +315,6 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
 
     observable = points = None
     obs = _section(table, "observable")
-    if obs is not None and method == "sparse":
-        raise CaseError("observable", "is not available with solver.method = 'sparse' (the sparse-grid solver is "
-                                      "forward only; use 'grid' or 'tt')", obs)
     if obs is not None:
         obs = dict(obs)
         raw_points = obs.pop("points", None)

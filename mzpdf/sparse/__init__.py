@@ -1,5 +1,5 @@
 """Sparse-grid solver (experimental; see :mod:`mzpdf.sparse.solver`) and
-Gauss-Hermite Smolyak quadrature."""
-from .hermite import hermite_rule, hermite_smolyak
+Gauss-Hermite quadrature (tensor and Smolyak)."""
+from .hermite import GaussRule, hermite_rule, hermite_smolyak, hermite_tensor
 
-__all__ = ["hermite_rule", "hermite_smolyak"]
+__all__ = ["GaussRule", "hermite_rule", "hermite_smolyak", "hermite_tensor"]

@@ -1,14 +1,18 @@
-"""Densities through layers of 4-10 neurons on Smolyak sparse grids (SPEC 3.2).
+"""Densities through layers of 2-10 neurons on Smolyak sparse grids (SPEC 3.2).
 
-EXPERIMENTAL, forward only: ``[solver] method = "sparse"`` (options in
-:class:`mzpdf.options.SparseGridOptions`). Measured (tests/test_sparse_solver.py):
-linear-gaussian layers are exact to round-off at level 2 in 4 and 6
-dimensions (41 and 85 nodes); a mildly nonlinear 2-neuron tanh net converges
-only algebraically with level (L1 against a converged tensor grid 2.9e-2 at
-level 4, 1.4e-3 at level 6, 5.5e-5 at level 8), limited by the per-node
-Gauss-Hermite rule and by the complex zeros of the density, which make the
-log-density a function of finite analyticity; a 6-neuron tanh net at level 4
-misses the mass by 5 %.
+EXPERIMENTAL: ``[solver] method = "sparse"`` (options in
+:class:`mzpdf.options.SparseGridOptions`). Measured (tests/test_sparse_solver.py,
+scripts/bench_sparse.py): linear-gaussian layers are exact to round-off at
+level 2 in 4 and 6 dimensions (41 and 85 nodes). On tanh nets (3 layers,
+noise 0.4) against a converged tensor grid, largest L1 over layers: 2
+neurons, regular levels 6, 8, 10: 1.4e-3, 4.5e-5, 3.6e-7 (7169 nodes, 3 s);
+dimension-adaptive at tolerance 1e-6: 3.6e-7; 3 neurons, adaptive at 1e-5
+and 1e-6: 1.1e-5 and 5.1e-7 (20 s), where regular levels converge slowly
+(7.3e-4 at level 10); 4 neurons (``quadrature = "tensor"``, 16-20 points),
+adaptive at 1e-4 and 1e-5: 6.5e-5 (12 k nodes) and 6.6e-6 (35 k nodes). At
+6 neurons neither rule is accurate yet: the Smolyak transfer rule limits
+the accuracy (cases/sparse_6d.toml: moments within ~4e-3 of Monte Carlo),
+and a tensor rule of 6-10 points per neuron is too coarse for the kernel sum.
 
 Why log-densities in whitened coordinates: a density is a localized bump,
 and Smolyak grids on a box approximate bumps badly -- the hierarchical
@@ -25,18 +29,42 @@ Clenshaw-Curtis sparse grid over ``[-R, R]^N`` (``R = box`` sds), and
 One layer step (gaussian noise of covariance ``S``):
 
 1. Moments of ``X_{n+1} = F(X_n) + xi``: ``E[F(X_n)]`` and ``Cov[F(X_n)] + S``
-   by a Gauss-Hermite Smolyak rule in ``u`` (the integrand
+   by the layer's Gauss-Hermite rule in ``u`` (the integrand
    ``f(x) p_n(x) |det A| / phi(u)`` is smooth, constant for a gaussian).
 2. The new grid's nodes ``y_i = m_{n+1} + A_{n+1} u_i``.
-3. ``p_{n+1}(y_i) = int k(y_i | x) p_n(x) dx`` node by node, by a
-   Gauss-Hermite Smolyak rule centred on the integrand: its mode and
-   curvature from Gauss-Newton on ``N(m_n, C_n)`` times the likelihood of
-   ``y_i`` (exact for linear-gaussian layers, where every step is exact up to
-   round-off), so the integral keeps its *relative* accuracy in the far tails,
-   where the log-density needs it.
+3. ``p_{n+1}(y_i) = int k(y_i | x) p_n(x) dx`` at every node, by one of two
+   rules (``quadrature``):
+
+   - ``tensor`` (the default up to 3 neurons): a tensor Gauss-Hermite rule
+     ``(x_j, w_j)`` for ``p_n`` in its whitened coordinates, and
+     ``p_{n+1}(y) = sum_j w_j k(y | F(x_j))``, a gaussian mixture summed in
+     log space by one kernel for all nodes. Its relative error is uniform
+     over the box (the far tails of ``p_{n+1}`` are the noise tails of the
+     outermost mixture components), 1e-9 with 48 points per neuron on the
+     tanh nets above: the log-density needs relative accuracy in the tails.
+     ``quad_points^N`` components, so for few neurons.
+   - ``smolyak`` (the default from 4 neurons): per node, a Gauss-Hermite
+     Smolyak rule centred on the integrand, its mode and curvature from
+     Gauss-Newton on ``N(m_n, C_n)`` times the likelihood of ``y_i`` (exact
+     for linear-gaussian layers). Any width, but on saturating layers the
+     integrand is far from gaussian and the rule converges slowly (relative
+     error 3.4e-4 at level 8 on the 2-neuron tanh net, 6.5e-5 at level 10):
+     this, not the interpolation, was what held the solver at ~1e-4.
+
+Backward (:meth:`SparseSolver.pullback`, an ``[observable]`` in a case):
+``q_n = E[g(X_L) | X_n]`` on its own sparse grid over twice the density's
+box, its nodal values by a Gauss-Hermite rule over the noise from
+``q_{n+1}``. The two directions are discretized differently, so duality
+holds to the discretization error and is reported per layer
+(``/diagnostics/duality_gap``): linear-gaussian net of 4 neurons, affine
+``g``, level 2: gap 8e-15, ``q_0`` at points within 5e-6 of the closed form
+(``q_{n+1}`` held constant beyond its box, reached by grid corners); 2-neuron
+tanh net, level 8: ``q_0`` within 3e-11 of the tensor grid's, gap 3.7e-6
+(level 10: 1.9e-8).
 
 Expectations, marginals (a ``(N-1)``-dimensional Gauss-Hermite rule around
-the conditional gaussian at each abscissa) and the mass ``E[1]`` (which
+the conditional gaussian at each abscissa: the layer's rule, or the Smolyak
+rule over 3 or more neurons) and the mass ``E[1]`` (which
 should be 1: a check of the whole discretization) follow from ``l_n``.
 
 Scope, refused up front with the key named: gaussian noise (the kernel's
@@ -58,14 +86,17 @@ from scipy.linalg import solve_triangular
 from ..discretization.sparse import SparseGrid, adaptive_grid
 from ..errors import CaseError, MassLossWarning, NumericalHealthWarning
 from ..network import InputLaw, Network
+from ..results import DualPairing
 from ..options import SparseGridOptions as SparseOptions
-from .hermite import hermite_smolyak
+from .._numba import jit_parallel, prange
+from .hermite import GaussRule, hermite_smolyak
 
-__all__ = ["LogDensity", "SparseOptions", "SparseSolver", "SparseSolution", "check_case"]
+__all__ = ["GridFunction", "LogDensity", "SparseBackward", "SparseOptions", "SparseSolver", "SparseSolution", "check_case"]
 
 _LOG_2PI = np.log(2.0 * np.pi)
 _GAUSS_NEWTON_STEPS = 8
 _CHUNK = 256  # nodes per vectorized block of the transfer integrals
+_NOISE_LEVEL = 4  # Gauss-Hermite Smolyak level of the noise integral of a Koopman step (exact to degree 17)
 
 
 def check_case(network: Network, input_law: InputLaw, keys=None) -> None:
@@ -86,13 +117,14 @@ class LogDensity:
     on a sparse grid over ``[-R, R]^N``. Beyond the box ``l`` continues as
     ``l(clip(u)) - (|u|^2 - |clip(u)|^2) / 2`` (gaussian tails)."""
 
-    def __init__(self, mean: np.ndarray, chol: np.ndarray, grid: SparseGrid, values: np.ndarray, radius: float):
+    def __init__(self, mean: np.ndarray, chol: np.ndarray, grid: SparseGrid, values: np.ndarray, radius: float,
+                 rule: GaussRule | None = None):
         self.mean, self.chol, self.grid, self.radius = mean, chol, grid, radius
+        self.rule = rule or GaussRule("smolyak")  # the standard-normal rule behind expectations and marginals
         self.values = np.asarray(values, dtype=np.float64)
         self.alpha = grid.hierarchize(self.values)
         self.logdet = float(np.sum(np.log(np.diag(chol))))
         self.dim = mean.size
-        self.level_for_marginals = 3  # Gauss-Hermite level of the rules behind marginal()
         self.adaptive = None  # the AdaptiveResult when the grid was built adaptively
 
     @property
@@ -114,29 +146,31 @@ class LogDensity:
     def pdf(self, x: np.ndarray) -> np.ndarray:
         return np.exp(self.log_pdf(x))
 
-    def _gauss_weights(self, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """Points ``x`` and weights ``w`` with ``int f p dx ~ w @ f(x)``."""
-        v, w = hermite_smolyak(self.dim, level)
+    def gauss_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Points ``x`` and weights ``w`` with ``int f p dx ~ w @ f(x)`` (the
+        layer's rule in whitened coordinates, times ``p / phi``)."""
+        v, w = self.rule(self.dim)
         g = self.log_u(v) + 0.5 * np.sum(v * v, axis=1) + 0.5 * self.dim * _LOG_2PI + self.logdet
         return self.mean + v @ self.chol.T, w * np.exp(g)
 
-    def moments(self, level: int) -> tuple[float, np.ndarray, np.ndarray]:
-        x, w = self._gauss_weights(level)
+    def moments(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """Mass, mean and covariance (normalized by the mass)."""
+        x, w = self.gauss_weights()
         mass = float(w.sum())
         mean = x.T @ w / mass
         d = x - mean
         return mass, mean, (d * w[:, None]).T @ d / mass
 
-    def expect_map(self, fn: Callable[[np.ndarray], np.ndarray], level: int) -> tuple[float, np.ndarray, np.ndarray]:
+    def expect_map(self, fn: Callable[[np.ndarray], np.ndarray]) -> tuple[float, np.ndarray, np.ndarray]:
         """Mass, mean and covariance of ``fn(X)`` (normalized by the mass)."""
-        x, w = self._gauss_weights(level)
+        x, w = self.gauss_weights()
         y = fn(x)
         mass = float(w.sum())
         mean = y.T @ w / mass
         d = y - mean
         return mass, mean, (d * w[:, None]).T @ d / mass
 
-    def marginal(self, keep: list[int], xs: np.ndarray, level: int) -> np.ndarray:
+    def marginal(self, keep: list[int], xs: np.ndarray) -> np.ndarray:
         """Density of the neurons ``keep`` at points ``xs`` ``(P, len(keep))``:
         at each point, a Gauss-Hermite rule over the other neurons around
         their conditional gaussian (from the layer's mean and covariance)."""
@@ -149,7 +183,8 @@ class LogDensity:
         gain = np.linalg.solve(c_kk, c_rk.T).T
         cond = c_rr - gain @ c_rk.T
         lc = np.linalg.cholesky(0.5 * (cond + cond.T))
-        v, w = hermite_smolyak(len(rest), self.level_for_marginals)
+        rule = self.rule if self.rule.kind == "smolyak" or len(rest) <= 2 else GaussRule("smolyak", self.rule.level)
+        v, w = rule(len(rest))  # (a tensor rule over 3+ neurons at every abscissa would cost too much)
         out = np.empty(xs.shape[0])
         logdet = float(np.sum(np.log(np.diag(lc)))) + 0.5 * len(rest) * _LOG_2PI
         for s in range(0, xs.shape[0], 256):
@@ -177,6 +212,60 @@ class SparseSolution:
         return len(self.laws) - 1
 
 
+class GridFunction:
+    """A function of one layer's neurons by its values on a sparse grid over
+    ``[-R, R]^N`` in that layer's whitened coordinates; beyond the box, by
+    ``outside`` (the Koopman step from the next layer's function, held
+    constant beyond its own box: :meth:`clipped`; an extrapolated polynomial
+    would be wild, and a constant continuation turns an affine ``q`` into a
+    wrong one)."""
+
+    def __init__(self, law: LogDensity, grid: SparseGrid, values: np.ndarray, radius: float,
+                 outside: Callable[[np.ndarray], np.ndarray]):
+        self.law, self.grid, self.radius, self.outside = law, grid, radius, outside
+        self.values = np.asarray(values, dtype=np.float64)
+        self.alpha = grid.hierarchize(self.values)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        u = self.law.whiten(x) / self.radius
+        inside = np.all(np.abs(u) <= 1.0, axis=1)
+        out = np.empty(u.shape[0])
+        out[inside] = self.grid.evaluate_surpluses(self.alpha, u[inside])
+        if not inside.all():
+            out[~inside] = self.outside(x[~inside])
+        return out
+
+    def clipped(self, x: np.ndarray) -> np.ndarray:
+        """The interpolant, held constant beyond the box."""
+        return self.grid.evaluate_surpluses(self.alpha, np.clip(self.law.whiten(x) / self.radius, -1.0, 1.0))
+
+
+@dataclass
+class SparseBackward(DualPairing):
+    """Result of :meth:`SparseSolver.pullback`.
+
+    functions : list
+        ``q_n = E[g(X_L) | X_n]`` for n = 0..L: :class:`GridFunction` for
+        n < L (``None`` at n = 0 for a point input), ``g`` itself at n = L.
+    points, q0 : arrays or None
+        ``q_0`` at ``points`` (P, N_0), from ``q_1`` by one Koopman step.
+    mean : float
+        ``E[g(X_L)]`` from the backward side: ``E_{p_0}[q_0]`` (``q_0`` at the
+        input point for a point input).
+    mean_forward : float
+        ``E_{p_L}[g]`` by the last layer's rule.
+    pairings : (L + 1,) array
+        ``E_{p_n}[q_n]`` by layer n's rule: all equal for an exact
+        discretization (duality).
+    duality_gap : (L,) array
+        ``|pairings[n] - mean_forward| / (|mean_forward| + sd(g))``, n < L,
+        ``sd(g)`` the standard deviation of ``g(X_L)`` (a scale that stays
+        meaningful when ``E[g]`` is near zero).
+    """
+
+    functions: list = field(default_factory=list)
+
+
 class SparseSolver:
     """Forward solve on sparse grids; ``options`` is a
     :class:`mzpdf.options.SparseGridOptions` (the ``[solver]`` table of
@@ -189,6 +278,12 @@ class SparseSolver:
         R = self.options.box
         return SparseGrid.regular(np.tile([-R, R], (dim, 1)), self.options.level, "cc")
 
+    def _rule(self, dim: int) -> GaussRule:
+        """The standard-normal rule of a layer of ``dim`` neurons."""
+        opt = self.options
+        kind = opt.quadrature if opt.quadrature != "auto" else ("tensor" if dim <= 3 else "smolyak")
+        return GaussRule(kind, opt.quad_level, opt.quad_points)
+
     def _law(self, mean, cov, log_fn) -> LogDensity:
         """A LogDensity for ``log_fn`` (log-density at points ``(P, N)``), on
         the regular grid or, with ``adaptive_tol``, a dimension-adaptive one."""
@@ -200,12 +295,11 @@ class SparseSolver:
             res = adaptive_grid(lambda u: log_fn(mean + u @ chol.T), np.tile([-R, R], (dim, 1)), "cc",
                                 level=min(opt.level, 2), tol=opt.adaptive_tol, max_points=opt.max_points,
                                 indicator="max")
-            law = LogDensity(mean, chol, res.grid, res.values, R)
+            law = LogDensity(mean, chol, res.grid, res.values, R, self._rule(dim))
             law.adaptive = res
         else:
             grid = self._grid(dim)
-            law = LogDensity(mean, chol, grid, log_fn(mean + grid.points @ chol.T), R)
-        law.level_for_marginals = opt.quad_level
+            law = LogDensity(mean, chol, grid, log_fn(mean + grid.points @ chol.T), R, self._rule(dim))
         return law
 
     def propagate(self, network: Network, input_law: InputLaw,
@@ -214,13 +308,12 @@ class SparseSolver:
 
         Diagnostics (arrays over layers ``0..L``): ``mass`` (``E[1]`` by the
         layer's own quadrature: 1 for an exact discretization), ``points``
-        (sparse-grid nodes), ``quadrature_points`` (per-node rule size),
+        (sparse-grid nodes), ``quadrature_points`` (points of the transfer rule into each layer),
         ``time_per_layer_s`` (L,), ``lost_mass`` (mass beyond the box, from
         the gaussian tails: negligible for ``box`` >= 6), ``duality_gap``
         (NaN: no backward solve).
         """
         check_case(network, input_law)
-        opt = self.options
         L = network.depth
         diag = {"mass": np.ones(L + 1), "lost_mass": np.zeros(L + 1), "points": np.zeros(L + 1, dtype=np.int64),
                 "quadrature_points": np.zeros(L + 1, dtype=np.int64), "time_per_layer_s": np.zeros(L),
@@ -232,7 +325,7 @@ class SparseSolver:
             law = self._law(input_law.mean(), input_law.cov(), lambda x: np.log(np.maximum(input_law.pdf(x), 1e-300)))
             laws.append(law)
             diag["points"][0] = law.grid.size
-            diag["mass"][0] = law.moments(opt.quad_level)[0]
+            diag["mass"][0] = law.moments()[0]
         for n, layer in enumerate(network):
             start = time.perf_counter()
             prev = laws[-1]
@@ -244,7 +337,7 @@ class SparseSolver:
                 def log_fn(y, centre=centre, layer=layer):
                     return _log_noise(layer, y - centre)
             else:
-                _, mean, cov = prev.expect_map(layer.forward, opt.quad_level)
+                _, mean, cov = prev.expect_map(layer.forward)
                 cov = cov + S
 
                 def log_fn(y, prev=prev, layer=layer):
@@ -253,8 +346,8 @@ class SparseSolver:
             laws.append(law)
             k = n + 1
             diag["points"][k] = law.grid.size
-            diag["quadrature_points"][k] = hermite_smolyak(layer.n_in, opt.quad_level)[0].shape[0]
-            diag["mass"][k] = law.moments(opt.quad_level)[0]
+            diag["quadrature_points"][k] = (prev.rule if prev is not None else law.rule)(layer.n_in)[0].shape[0]
+            diag["mass"][k] = law.moments()[0]
             diag["time_per_layer_s"][n] = time.perf_counter() - start
             if not np.isfinite(law.values).all():
                 warnings.warn(f"layer {k}: the log-density holds NaN or Inf (the per-node rule failed: "
@@ -267,10 +360,88 @@ class SparseSolver:
                 progress(k, L)
         return SparseSolution(network, input_law, laws, diag)
 
-    def _log_transfer(self, prev: LogDensity, layer, y: np.ndarray) -> np.ndarray:
-        """``log int k(y | x) p(x) dx`` at the points ``y`` ``(P, N_out)``."""
+    def pullback(self, solution: SparseSolution, observable: Callable[[np.ndarray], np.ndarray],
+                 points: np.ndarray | None = None) -> SparseBackward:
+        """Koopman operators on sparse grids: ``q_L = g``, and ``q_n`` by its
+        values ``q_n(x_i) = E[q_{n+1}(F(x_i) + xi)]`` (a Gauss-Hermite Smolyak
+        rule over the noise) at the nodes of a grid over ``[-2R, 2R]^N`` in
+        layer n's whitened coordinates (twice the density's box: ``F`` and the
+        noise carry the density grid's outer nodes beyond its box; points beyond
+        it are computed by the Koopman step itself) -- regular of ``level``, or
+        adaptive to ``adaptive_tol`` times the scale ``|E g| + sd(g)``. ``q_0`` also at ``points``. The discretizations of
+        the two directions differ, so duality holds only up to the
+        discretization error; the gap is reported per layer."""
         opt = self.options
-        v, w = hermite_smolyak(layer.n_in, opt.quad_level)
+        laws, net = solution.laws, solution.network
+        L = net.depth
+        x, w = laws[L].gauss_weights()
+        gx = np.asarray(observable(x), dtype=np.float64)
+        mean_forward = float(w @ gx)
+        scale = abs(mean_forward) + np.sqrt(max(float(w @ gx ** 2) - mean_forward ** 2, 0.0))
+        functions: list = [None] * (L + 1)
+        functions[L] = observable
+        R = 2.0 * opt.box
+        for n in range(L - 1, -1, -1):
+            law = laws[n]
+            if law is None:
+                break
+
+            layer, q_next = net.layers[n], functions[n + 1]
+
+            def q_at(u, law=law, layer=layer, q_next=q_next):  # at the nodes: q_next beyond its box by its step
+                return self._koopman(layer, q_next, law.mean + u @ law.chol.T)
+
+            def step(x, layer=layer, q_next=getattr(q_next, "clipped", q_next)):  # one level deep, then clipped
+                return self._koopman(layer, q_next, x)
+
+            box = np.tile([-R, R], (law.dim, 1))
+            if opt.adaptive_tol > 0:
+                res = adaptive_grid(q_at, box, "cc", level=min(opt.level, 2), tol=opt.adaptive_tol * scale,
+                                    max_points=opt.max_points, indicator="max")
+                grid, values = res.grid, res.values
+            else:
+                grid = SparseGrid.regular(box, opt.level, "cc")
+                values = q_at(grid.points)
+            functions[n] = GridFunction(law, grid, values, R, step)
+        q0 = None
+        if points is not None:
+            points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+            q0 = self._koopman(net.layers[0], functions[1], points)
+        pairings = np.empty(L + 1)
+        for n, law in enumerate(laws):
+            if law is None:  # a point input: q_0 at the point
+                pairings[n] = self._koopman(net.layers[0], functions[1], solution.input_law.mean()[None, :])[0]
+            else:
+                x, w = law.gauss_weights()
+                pairings[n] = w @ functions[n](x)
+        gap = np.abs(pairings[:L] - mean_forward) / max(scale, 1e-300)
+        return SparseBackward(points, q0, float(pairings[0]), mean_forward, pairings, gap, functions)
+
+    @staticmethod
+    def _koopman(layer, q: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+        """``E[q(F(x) + xi)]`` at the points ``x``."""
+        v, w = hermite_smolyak(layer.n_out, _NOISE_LEVEL)
+        noise = v * layer.noise.scale
+        out = np.empty(x.shape[0])
+        for s in range(0, x.shape[0], _CHUNK):
+            y = layer.forward(x[s: s + _CHUNK])[:, None, :] + noise[None, :, :]
+            out[s: s + _CHUNK] = np.asarray(q(y.reshape(-1, layer.n_out))).reshape(-1, v.shape[0]) @ w
+        return out
+
+    def _log_transfer(self, prev: LogDensity, layer, y: np.ndarray) -> np.ndarray:
+        """``log int k(y | x) p(x) dx`` at the points ``y`` ``(P, N_out)``:
+        with a tensor rule, one kernel sum over the rule's nodes for every
+        point; with a Smolyak rule, one rule per point centred on the
+        integrand (:func:`_posterior`)."""
+        if prev.rule.kind == "tensor":
+            x, w = prev.gauss_weights()
+            keep = w > 0
+            s = layer.noise.scale
+            out = np.empty(y.shape[0])
+            _log_kernel_sum(np.ascontiguousarray(y / s), np.ascontiguousarray(layer.forward(x[keep]) / s),
+                            np.log(w[keep]), out)
+            return out - np.sum(np.log(s)) - 0.5 * s.size * _LOG_2PI
+        v, w = prev.rule(layer.n_in)
         out = np.empty(y.shape[0])
         cov_x = prev.chol @ prev.chol.T
         prec_x = np.linalg.inv(cov_x)
@@ -290,6 +461,28 @@ class SparseSolver:
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[s: s + _CHUNK] = np.where(total > 0, top + np.log(total), np.nan)
         return out
+
+
+@jit_parallel
+def _log_kernel_sum(y, f, log_w, out):
+    """``out[i] = log sum_j exp(log_w[j] - |y[i] - f[j]|^2 / 2)`` (a streaming
+    log-sum-exp: no underflow in the far tails)."""
+    n, d = y.shape
+    for i in prange(n):
+        top = -np.inf
+        acc = 0.0
+        for j in range(f.shape[0]):
+            r = 0.0
+            for k in range(d):
+                t = y[i, k] - f[j, k]
+                r += t * t
+            a = log_w[j] - 0.5 * r
+            if a > top:
+                acc = acc * np.exp(top - a) + 1.0
+                top = a
+            else:
+                acc += np.exp(a - top)
+        out[i] = top + np.log(acc)
 
 
 def _log_noise(layer, d: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..discretization.rules import make_rule
 from ..errors import TTTruncationWarning
+from ..results import DualPairing
 from .cross import cross
 from .solver import _WEIGHT_FLOOR, KernelRows, typical_indices
 from .tensor import TTFunction, contract_rows
@@ -38,7 +39,7 @@ __all__ = ["TTBackward", "affine_coefficients", "affine_train", "pullback"]
 
 
 @dataclass
-class TTBackward:
+class TTBackward(DualPairing):
     """Result of :func:`pullback`.
 
     Attributes
@@ -63,13 +64,7 @@ class TTBackward:
         train is built), ``backward_evaluations`` (L+1,), ``backward_time_s``.
     """
 
-    points: np.ndarray | None
-    q0: np.ndarray | None
-    mean: float
-    mean_forward: float
-    pairings: np.ndarray
-    duality_gap: np.ndarray
-    trains: list
+    trains: list = field(default_factory=list)
     diagnostics: dict = field(default_factory=dict)
 
 
