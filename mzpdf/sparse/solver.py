@@ -308,7 +308,8 @@ class SparseSolver:
 
         Diagnostics (arrays over layers ``0..L``): ``mass`` (``E[1]`` by the
         layer's own quadrature: 1 for an exact discretization), ``points``
-        (sparse-grid nodes), ``quadrature_points`` (points of the transfer rule into each layer),
+        (sparse-grid nodes), ``quadrature_points`` (points of the transfer rule into each layer; 0
+        after a point input),
         ``time_per_layer_s`` (L,), ``lost_mass`` (mass beyond the box, from
         the gaussian tails: negligible for ``box`` >= 6), ``duality_gap``
         (NaN: no backward solve).
@@ -346,7 +347,8 @@ class SparseSolver:
             laws.append(law)
             k = n + 1
             diag["points"][k] = law.grid.size
-            diag["quadrature_points"][k] = (prev.rule if prev is not None else law.rule)(layer.n_in)[0].shape[0]
+            if prev is not None:  # (after a point input the law is the noise itself: no rule, 0)
+                diag["quadrature_points"][k] = prev.rule(layer.n_in)[0].shape[0]
             diag["mass"][k] = law.moments()[0]
             diag["time_per_layer_s"][n] = time.perf_counter() - start
             if not np.isfinite(law.values).all():
