@@ -151,10 +151,11 @@ class TTOptions(SolverOptions):
 @METHODS.register("sparse")
 @dataclass(frozen=True)
 class SparseGridOptions(SolverOptions):
-    """Sparse-grid solver (SPEC 3.2; EXPERIMENTAL): each layer's
+    """Sparse-grid solver (SPEC 3.2): each layer's
     log-density in whitened coordinates on a Clenshaw-Curtis Smolyak grid
-    (:mod:`mzpdf.sparse.solver`). Exact for linear-gaussian layers; for
-    nonlinear ones it converges only algebraically with level.
+    (:mod:`mzpdf.sparse.solver`), normalized to mass 1 (``/diagnostics/mass``:
+    the mass before). Exact for linear-gaussian layers; for nonlinear ones it
+    converges only algebraically with level.
 
     level : int
         Smolyak level of the log-density grids.

@@ -10,7 +10,7 @@ Sections (every ratio is measured in this run, on this machine):
    L1 marginal error of 1e-3 (scripts/bench_grid.py).
 3. TT solver time and largest rank against width (tanh and linear-gaussian, local and dense weights),
    and the Mori-Zwanzig reduction of TT solutions (scripts/bench_mz_tt.py).
-4. The experimental sparse-grid solver against full tensor grids: nodes,
+4. The sparse-grid solver against full tensor grids: nodes,
    time and error on tanh nets of 2-4 neurons and linear-gaussian nets of
    4-8 neurons (scripts/bench_sparse.py).
 
@@ -178,7 +178,7 @@ def main(argv=None) -> None:
         mz_rows = [bench_mz_tt.run(8, keep, 8, 1e-3) for keep in ([0], [3, 4])]
         lines += [bench_mz_tt.table(mz_rows, 1e-3), ""]
         lines += ["## Sparse grids against full tensor grids", "",
-                  "The experimental sparse solver (`mzpdf.sparse.solver`, `python scripts/bench_sparse.py`): each",
+                  "The sparse solver (`mzpdf.sparse.solver`, `python scripts/bench_sparse.py`): each",
                   "layer's log-density in whitened coordinates on a Clenshaw-Curtis Smolyak grid, exact for gaussian",
                   "layers; tensor Gauss-Hermite transfer rules on the tanh nets.", "",
                   bench_sparse.report(echo=lambda text: print(text, flush=True))]

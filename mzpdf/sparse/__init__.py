@@ -1,4 +1,4 @@
-"""Sparse-grid solver (experimental; see :mod:`mzpdf.sparse.solver`) and
+"""Sparse-grid solver (see :mod:`mzpdf.sparse.solver`) and
 Gauss-Hermite quadrature (tensor and Smolyak)."""
 from .hermite import GaussRule, hermite_rule, hermite_smolyak, hermite_tensor
 
