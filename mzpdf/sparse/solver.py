@@ -132,7 +132,6 @@ class LogDensity:
         self.alpha = grid.hierarchize(self.values)
         self.logdet = float(np.sum(np.log(np.diag(chol))))
         self.dim = mean.size
-        self.adaptive = None  # the AdaptiveResult when the grid was built adaptively
 
     @property
     def points(self) -> np.ndarray:
@@ -314,7 +313,6 @@ class SparseSolver:
                                 level=min(opt.level, 2), tol=opt.adaptive_tol, max_points=opt.max_points,
                                 indicator="max")
             law = LogDensity(mean, chol, res.grid, res.values, R, self._rule(dim))
-            law.adaptive = res
         else:
             grid = self._grid(dim)
             law = LogDensity(mean, chol, grid, log_fn(mean + grid.points @ chol.T), R, self._rule(dim))
