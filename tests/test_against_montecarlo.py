@@ -100,6 +100,17 @@ class _LawLayer:
         return self._marginal(k, np.asarray(x))
 
 
+def _assert_inside_band(case, layers):
+    """Every marginal of ``layers`` (``_LawLayer``s) inside the family-wise band
+    of 1e6 Monte Carlo paths of ``case``, 81 abscissae over each layer's box."""
+    from types import SimpleNamespace
+
+    abscissae = [np.stack([np.linspace(lo, hi, 81) for lo, hi in layer.box]) for layer in layers]
+    mc = simulate(case.network, case.input, samples=SAMPLES, seed=11, abscissae=abscissae)
+    scores, z = band_violations(SimpleNamespace(densities=layers), mc, SAMPLES)
+    assert scores.max() < z, f"worst bin at {scores.max():.2f} standard errors (band {z:.2f})"
+
+
 WIDTH_8 = ["network.random.widths=[8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8]", "input.mean=[0, 0, 0, 0, 0, 0, 0, 0]"]
 
 
@@ -111,17 +122,12 @@ def test_tt_marginals_inside_monte_carlo_band(case_name, overrides):
     the grid solver: cases/tt_tanh.toml (4 neurons, 6 tanh layers, tol 1e-6)
     and cases/tt_wide_tanh.toml at width 8 (8 neurons, 10 tanh layers, local
     weights, tol 1e-3: every neuron of every layer, 80 marginals)."""
-    from types import SimpleNamespace
-
     from mzpdf.tt.solver import TTSolver
 
     case = load_case(CASES / f"{case_name}.toml", overrides=overrides)
     sol = TTSolver(case.solver).propagate(case.network, case.input)
     layers = [_LawLayer(law, law.box(1e-10), law.marginal) for law in sol.laws]
-    abscissae = [np.stack([np.linspace(lo, hi, 81) for lo, hi in layer.box]) for layer in layers]
-    mc = simulate(case.network, case.input, samples=SAMPLES, seed=11, abscissae=abscissae)
-    scores, z = band_violations(SimpleNamespace(densities=layers), mc, SAMPLES)
-    assert scores.max() < z, f"worst bin at {scores.max():.2f} standard errors (band {z:.2f})"
+    _assert_inside_band(case, layers)
 
 
 @pytest.mark.slow
@@ -131,8 +137,6 @@ def test_sparse_marginals_inside_monte_carlo_band():
     family-wise band, bins over each neuron's mean +- 5 sd: every neuron of
     every layer, 18 marginals. (Level 4, 1457 nodes, moves no bin by more
     than one standard error: the band is not passed by luck of the level.)"""
-    from types import SimpleNamespace
-
     from mzpdf.sparse.solver import SparseSolver
 
     case = load_case(CASES / "sparse_6d.toml")
@@ -144,7 +148,4 @@ def test_sparse_marginals_inside_monte_carlo_band():
                          lambda k, x: law.marginal([k], x[:, None]))
 
     layers = [layer(law) for law in sol.laws]
-    abscissae = [np.stack([np.linspace(lo, hi, 81) for lo, hi in lay.box]) for lay in layers]
-    mc = simulate(case.network, case.input, samples=SAMPLES, seed=11, abscissae=abscissae)
-    scores, z = band_violations(SimpleNamespace(densities=layers), mc, SAMPLES)
-    assert scores.max() < z, f"worst bin at {scores.max():.2f} standard errors (band {z:.2f})"
+    _assert_inside_band(case, layers)
