@@ -12,6 +12,9 @@ Network model
     observables ``NeuronObservable``, ``LinearObservable``; PyTorch models
     ``from_torch(model, noise)``, ``load_torch(path, noise)`` (optional extra).
 Solvers
+    ``SOLVERS`` (the method registry: name -> :class:`Solver` subclass with
+    ``capabilities``, ``check_case``, ``estimate_bytes``), ``Solution`` and
+    ``Law`` (``results.law(n)``: mean, cov, mass, marginal, joint);
     ``GridSolver`` (tensor grids: ``propagate`` densities forward, ``pullback``
     observables backward), ``TensorGrid``, ``GridFunction``, ``SparseGrid``,
     ``TransferOperator``, ``KoopmanOperator``; Monte Carlo ``simulate``,
@@ -43,6 +46,7 @@ _EXPORTS = {
     "operators.solve": ("BackwardSolution", "ForwardSolution", "GridSolver"),
     "options": ("GridOptions", "MonteCarloOptions"),
     "results": ("Results",),
+    "solvers": ("SOLVERS", "Capabilities", "Law", "Solution", "Solver"),
     "pipeline": ("run",),
     "torch_interop": ("from_torch", "load_torch"),
 }

@@ -37,6 +37,10 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for plugins registered for a while, as in tests)."""
+        del self._items[name]
+
     def get(self, name: object, key: str | None = None) -> T:
         """The implementation registered as ``name``.
 

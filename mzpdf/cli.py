@@ -119,11 +119,15 @@ class StrictError(MzpdfError):
 def _cmd_validate(args) -> int:
     from .io.case import load_case
 
+    from .memory import check_memory, format_bytes
+
     case = load_case(args.case, args.overrides)
+    need = check_memory(case)  # the memory guard of `mzpdf run`: a case that cannot fit is not valid
     extras = [name for name, part in (("observable", case.observable), ("montecarlo", case.montecarlo))
               if part is not None]
     print(f"{args.case}: valid (case {case.name!r}, network widths {list(case.network.widths)}, "
-          f"method {case.solver.method}" + "".join(f", {name}" for name in extras) + ")")
+          f"method {case.solver.method}" + "".join(f", {name}" for name in extras) +
+          f"; needs about {format_bytes(need)} of memory)")
     return 0
 
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import CaseError
+__all__ = ["BASE_BYTES", "available_bytes", "estimate_bytes", "check_memory", "format_bytes", "grid_bytes", "numba_threads", "require_memory"]
 
-__all__ = ["available_bytes", "estimate_bytes", "check_memory", "format_bytes"]
-
-_BYTES = 8  # float64 and int64
+BASE_BYTES = 300 * 2**20  # the interpreter, numpy, numba and their caches
 _DENSE_BLOCK_BYTES = 64 * 2**20  # GridTransition's largest dense block
-_BASE_BYTES = 300 * 2**20  # the interpreter, numpy, numba and their caches
 
 
 def available_bytes() -> int:
@@ -43,23 +40,7 @@ def format_bytes(n: float) -> str:
     return f"{n:.3g} EiB"  # pragma: no cover
 
 
-def _grid_bytes(widths, nodes: int, threads: int, projection) -> int:
-    sizes = [nodes**w for w in widths]
-    total = _DENSE_BLOCK_BYTES
-    for n, (size, width) in enumerate(zip(sizes, widths)):
-        total += _BYTES * size * (3 + width)  # values, weights, backward values, points
-        if n + 1 < len(widths):
-            total += _BYTES * size * (3 * widths[n + 1] + 1)  # mapped, windows, in-box mass
-    total += _BYTES * max(sizes) * threads  # per-thread sums of the windowed kernel
-    if projection is not None:
-        reduced = nodes ** len(projection.keep) if projection.kind == "chorin" else 1 + len(projection.keep) * (
-            len(projection.keep) + 3) // 2
-        columns = (len(widths) - 1) * reduced + 1
-        total += 3 * _BYTES * max(sizes) * columns  # stacked, pushed and in-flight columns
-    return total
-
-
-def _threads() -> int:
+def numba_threads() -> int:
     """Numba's thread count, without importing Numba when it is not loaded yet
     (its default is the CPUs this process may use, or NUMBA_NUM_THREADS)."""
     numba = sys.modules.get("numba")
@@ -72,34 +53,45 @@ def _threads() -> int:
 
 
 def estimate_bytes(case) -> int:
-    """Peak memory of running ``case`` (a validated Case), in bytes."""
-    widths = case.network.widths
-    method = case.solver.method
-    total = _BASE_BYTES
-    if method == "grid":
-        total += _grid_bytes(widths, case.solver.nodes, _threads(), case.projection)
-    if method == "tt":  # cores of every layer at up to 4 x nodes, plus one batched contraction
-        opt = case.solver
-        total += 64 * 2**20 + sum(_BYTES * w * 4 * opt.nodes * opt.max_rank**2 for w in widths)
-    if method == "montecarlo" or case.montecarlo is not None:
-        opt = case.solver if method == "montecarlo" else case.montecarlo
-        total += 4 * _BYTES * opt.chunk * max(widths)
-    return total
+    """Peak memory of running ``case`` (a validated Case), in bytes: the
+    method's own estimate (:meth:`mzpdf.solvers.Solver.estimate_bytes`), the
+    Monte Carlo reference and the interpreter."""
+    from .solvers import estimate_bytes as estimate
+
+    return estimate(case)
 
 
 def check_memory(case, available: int | None = None) -> int:
     """Raise a CaseError naming the key to change if ``case`` needs more memory
     than is available; return the estimate otherwise. Costs microseconds."""
-    need = estimate_bytes(case)
-    have = available_bytes() if available is None else available
-    if need <= have:
-        return need
-    method = case.solver.method
-    if method == "grid":
-        rule = (f"needs about {format_bytes(need)} ({case.solver.nodes} nodes per neuron on layers of up to "
-                f"{max(case.network.widths)} neurons), more than the {format_bytes(have)} available: lower "
-                "solver.nodes, or use solver.method = 'tt' for wide layers")
-        raise CaseError("solver.nodes", rule, case.solver.nodes)
-    key = "solver.chunk" if method == "montecarlo" else "montecarlo.chunk"
-    raise CaseError(key, f"needs about {format_bytes(need)}, more than the {format_bytes(have)} available: "
-                         "lower the chunk", need)
+    from .solvers import check_memory as check
+
+    return check(case, available)
+
+
+def require_memory(need: int, what: str) -> None:
+    """Raise an MzpdfError, before anything is allocated, if ``need`` bytes
+    for ``what`` (plus the interpreter's share) are not available: the guard
+    of the solvers called from Python."""
+    from .errors import MzpdfError
+
+    have = available_bytes()
+    if BASE_BYTES + need > have:
+        raise MzpdfError(f"{what} needs about {format_bytes(BASE_BYTES + need)}, more than the "
+                         f"{format_bytes(have)} available")
+
+
+def grid_bytes(widths, nodes: int, threads: int, columns: int = 0) -> int:
+    """Peak bytes of a grid solve on layers of ``widths`` neurons with
+    ``nodes`` per neuron and ``threads`` Numba threads; ``columns`` extra
+    vectors of the largest layer's size held at once (the memory kernels of a
+    Mori-Zwanzig reduction)."""
+    sizes = [float(nodes) ** w for w in widths]
+    total = _DENSE_BLOCK_BYTES
+    for n, (size, width) in enumerate(zip(sizes, widths)):
+        total += 8 * size * (3 + width)  # values, weights, backward values, points
+        if n + 1 < len(widths):
+            total += 8 * size * (3 * widths[n + 1] + 1)  # mapped, windows, in-box mass
+    total += 8 * max(sizes) * threads  # per-thread sums of the windowed kernel
+    total += 3 * 8 * max(sizes) * columns  # stacked, pushed and in-flight columns
+    return int(min(total, 2.0**62))

@@ -174,6 +174,8 @@ class Results:
         ``mass`` (L+1,), ``lost_mass`` (L+1,), ``duality_gap`` (L,),
         ``time_per_layer_s`` (L,), and solver-specific extras.
     wall_time_s : float
+    solution : mzpdf.solvers.Solution or None
+        The solver's Solution (in memory only; not stored in result files).
     """
 
     case_name: str
@@ -188,7 +190,20 @@ class Results:
     diagnostics: dict = field(default_factory=dict)
     analysis: dict | None = None
     wall_time_s: float = 0.0
+    solution: object = field(default=None, repr=False, compare=False)
 
     @property
     def depth(self) -> int:
         return len(self.forward) - 1
+
+    def law(self, n: int):
+        """The law of layer ``n`` (0 = input) as a :class:`mzpdf.solvers.Law`:
+        ``mean``, ``cov``, ``mass``, ``marginal(i, x)``, ``joint(i, j, x, y)``.
+        From the solver's own functions after :func:`mzpdf.run`; from the
+        stored summaries (densities interpolated between the stored
+        abscissae) for results read from a file."""
+        if self.solution is not None:
+            return self.solution.law(n)
+        from .solvers.base import SummaryLaw
+
+        return SummaryLaw(self.forward[range(self.depth + 1)[n]])

@@ -22,6 +22,7 @@ from ..network import InputLaw, Network, make_input, make_network
 from ..mz.spec import ProjectionSpec
 from ..observables import Observable, make_observable
 from ..options import BACKENDS, MonteCarloOptions, SolverOptions, make_options
+from ..solvers import SOLVERS, CaseKeys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -251,13 +252,6 @@ def _only(section: dict, name: str, allowed: tuple) -> None:
             raise CaseError(f"{name}.{key}", f"is not a key of [{name}] (valid: {sorted(allowed)})", section[key])
 
 
-def _noise_key(spec: dict, n: int) -> str:
-    """Dotted key of the noise kind of layer ``n`` for each way of giving a network."""
-    if "layers" in spec:
-        return f"network.layers[{n}].noise.kind"
-    return "network.random.noise.kind" if "random" in spec else "network.noise.kind"
-
-
 def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     table = apply_overrides(table, overrides)
     for name in table:
@@ -282,36 +276,12 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     backend = solver_table.pop("backend", "cpu")
     if backend not in BACKENDS:
         raise CaseError("solver.backend", f"must be one of {list(BACKENDS)}", backend)
-    if backend == "cuda" and method != "grid":
-        raise CaseError("solver.backend", f"'cuda' runs the grid method only (solver.method = {method!r}: use "
-                                          "'cpu')", backend)
-    solver = make_options(method, solver_table, "solver")
-    if method != "montecarlo":
-        for n, layer in enumerate(network):
-            if layer.noise.is_deterministic:
-                raise CaseError(_noise_key(table["network"], n),
-                                f"must not be 'none' with solver.method = {method!r}: the density after a noiseless "
-                                "layer is singular (use method = 'montecarlo', or give the layer noise)", "none")
-
-    if method == "sparse":
-        from ..sparse.solver import check_case
-
-        spec = table["network"]
-        check_case(network, law, [_noise_key(spec, n)[: -len(".noise.kind")] for n in range(network.depth)])
-    if method == "tt":
-        from ..tt.solver import check_network
-
-        spec = table["network"]
-        if "layers" in spec:
-            check_network(network, [f"network.layers[{n}]" for n in range(network.depth)])
-        else:  # the keys a user of network.random / network.file would change
-            where = "network.random" if "random" in spec else "network"
-            try:
-                check_network(network, [where] * network.depth)
-            except CaseError as err:
-                key = err.key.replace(f"{where}.weights", f"{where}.widths" if where == "network.random"
-                                      else "network.file").replace(f"{where}.noise", _noise_key(spec, 0))
-                raise CaseError(key, err.rule, err.value) from None
+    method_cls = SOLVERS.get(method, "solver.method")
+    if backend not in method_cls.capabilities.backends:
+        runs = [name for name in SOLVERS if backend in SOLVERS.get(name).capabilities.backends]
+        raise CaseError("solver.backend", f"{backend!r} runs the {', '.join(runs)} method only (solver.method = "
+                                          f"{method!r}: use 'cpu')", backend)
+    solver = method_cls.options_class.from_dict(solver_table, "solver")
 
     observable = points = None
     obs = _section(table, "observable")
@@ -327,15 +297,6 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     proj_table = _section(table, "projection")
     if proj_table is not None:
         projection = ProjectionSpec.from_table(proj_table, network.widths, "projection")
-        if method not in ("grid", "tt"):
-            raise CaseError("solver.method", "must be 'grid' or 'tt' when [projection] is given (the "
-                            "Mori-Zwanzig reduction is built on tensor grids or tensor trains)", method)
-        if method == "tt" and projection.kind != "chorin":
-            raise CaseError("projection.kind", "must be 'chorin' with solver.method = 'tt' (the Mori projection "
-                            "is implemented on tensor grids only)", projection.kind)
-        if method == "tt" and projection.reference != "marginal":
-            raise CaseError("projection.reference", "must be 'marginal' with solver.method = 'tt' (the reference "
-                            "density is the dropped marginal of the layer's train)", projection.reference)
         if law.is_atomic:
             raise CaseError("input.kind", "must not be 'point' when [projection] is given (the reduction "
                             "projects the input density)", "point")
@@ -345,7 +306,7 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     if analysis_table is not None:
         from ..theory.analysis import AnalysisSpec
 
-        analysis = AnalysisSpec.from_table(analysis_table, table["network"], list(network.widths), method)
+        analysis = AnalysisSpec.from_table(analysis_table, table["network"], list(network.widths))
 
     mc = _section(table, "montecarlo")
     montecarlo = make_options("montecarlo", dict(mc), "montecarlo") if mc is not None else None
@@ -357,8 +318,10 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
         raise CaseError("output.path", "must be a non-empty path string", output_path)
     effective = _effective(table, {"name": name, "seed": seed}, {"method": method, "backend": backend}, solver,
                            montecarlo, projection, analysis)
-    return Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective,
+    case = Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective,
                 projection, analysis)
+    method_cls.check_case(case, CaseKeys(table["network"]))
+    return case
 
 
 def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo, projection,

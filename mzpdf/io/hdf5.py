@@ -319,12 +319,13 @@ def _read(f: h5py.File) -> Results:
         g = f["backward"]
         backward = BackwardSummary(g["points"][()], g["q0"][()], float(g["mean"][()]))
     montecarlo = mc_back = mc_err = None
-    if "montecarlo" in f:
+    reference = f.get("montecarlo")  # the group of the sampling reference run
+    if reference is not None:
         montecarlo = [MonteCarloLayer(g["mean"][()], g["mean_stderr"][()], g["cov"][()], g["marginals/x"][()],
                                       g["marginals/pdf"][()], g["marginals/stderr"][()], int(g.attrs["samples"]))
-                      for g in _layers(f["montecarlo"])] or None
-        if "backward" in f["montecarlo"]:
-            g = f["montecarlo/backward"]
+                      for g in _layers(reference)] or None
+        if "backward" in reference:
+            g = reference["backward"]
             mc_back = BackwardSummary(g["points"][()], g["q0"][()], float(g["mean"][()]))
             mc_err = g["q0_stderr"][()] if "q0_stderr" in g else None
     diagnostics = {}

@@ -29,7 +29,7 @@ from scipy.sparse.linalg import LinearOperator, svds
 
 from ..operators.solve import BackwardSolution, ForwardSolution
 from ..results import MZSummary
-from ..operators import _kernels as _op_kernels
+from ..operators import fill_factor_tables
 from .bounds import canonical_correlations, dobrushin_coefficient
 from ._kernels import chorin_column_norms
 from .projections import ChorinProjection, Projection
@@ -296,7 +296,7 @@ def _kappa_l1(t, here: ChorinProjection, there: ChorinProjection, streamed: np.n
     for j0 in range(0, n_src, step):
         j1 = min(j0 + step, n_src)
         tables = np.empty((t.target.ndim, t.target.shape[0], j1 - j0))
-        _op_kernels.fill_factor_tables(noise.code, noise.scale, np.stack(t.target.axes), t.mapped[j0:j1], tables)
+        fill_factor_tables(noise.code, noise.scale, np.stack(t.target.axes), t.mapped[j0:j1], tables)
         norms = np.empty(j1 - j0)
         chorin_column_norms(tables, digits, np.ascontiguousarray(t.source_weights[j0:j1]),
                             np.ascontiguousarray(kept_src[j0:j1]), np.ascontiguousarray(wdrop_src[j0:j1]),

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..discretization.grid import GridFunction, TensorGrid
+from ..memory import grid_bytes, numba_threads, require_memory
 from ..errors import BackendWarning, MassLossWarning, NumericalHealthWarning
 from ..network.inputs import InputLaw
 from ..network.network import Network
@@ -194,6 +195,8 @@ class GridSolver:
         opt = self.options
         if input_law.dim != network.widths[0]:
             raise ValueError(f"input law has dimension {input_law.dim}, the network {network.widths[0]} inputs")
+        require_memory(grid_bytes(network.widths, opt.nodes, numba_threads()),
+                       f"a grid of {opt.nodes} nodes per neuron on layers of up to {max(network.widths)} neurons")
         L = network.depth
         mass, lost, gap, qerr, seconds, kernel = (np.zeros(L + 1), np.zeros(L + 1), np.zeros(L), np.zeros(L),
                                                   np.zeros(L), [])

@@ -319,7 +319,8 @@ class SparseSolver:
         return law
 
     def propagate(self, network: Network, input_law: InputLaw,
-                  progress: Callable[[int, int], None] | None = None) -> SparseSolution:
+                  progress: Callable[[int, int], None] | None = None, resume: list | None = None,
+                  on_layer: Callable[[int, dict], None] | None = None) -> SparseSolution:
         """Log-densities of every layer.
 
         Every layer is normalized to mass 1 by its own rule. Diagnostics
@@ -330,6 +331,11 @@ class SparseSolver:
         ``time_per_layer_s`` (L,), ``lost_mass`` (mass beyond the box, from
         the gaussian tails: negligible for ``box`` >= 6), ``duality_gap``
         (NaN: no backward solve).
+
+        ``resume`` holds the states of layers 1, 2, ... of an earlier,
+        interrupted solve of the same problem (as given to ``on_layer(n,
+        state)`` after each computed layer): those layers are rebuilt from
+        their whitening, grid and nodal values, which gives the same numbers.
         """
         check_case(network, input_law)
         L = network.depth
@@ -344,7 +350,20 @@ class SparseSolver:
             laws.append(law)
             diag["points"][0] = law.grid.size
             diag["mass"][0] = law.normalize()
+        resume = list(resume or ())[:L]
         for n, layer in enumerate(network):
+            k = n + 1
+            if n < len(resume):  # rebuilt from an earlier solve's state
+                state = resume[n]
+                grid = SparseGrid(state["indices"], state["box"], "cc")
+                laws.append(LogDensity(state["mean"], state["chol"], grid, state["values"], self.options.box,
+                                       self._rule(layer.n_out)))
+                for name in ("mass", "points", "quadrature_points"):
+                    diag[name][k] = state[name]
+                diag["time_per_layer_s"][n] = state["seconds"]
+                if progress is not None:
+                    progress(k, L)
+                continue
             start = time.perf_counter()
             prev = laws[-1]
             S = np.diag(layer.noise.scale ** 2)
@@ -362,7 +381,6 @@ class SparseSolver:
                     return self._log_transfer(prev, layer, y)
             law = self._law(mean, cov, log_fn)
             laws.append(law)
-            k = n + 1
             diag["points"][k] = law.grid.size
             if prev is not None:  # (after a point input the law is the noise itself: no rule, 0)
                 diag["quadrature_points"][k] = prev.rule(layer.n_in)[0].shape[0]
@@ -375,6 +393,11 @@ class SparseSolver:
                 warnings.warn(f"layer {k}: mass {diag['mass'][k]:.4g} instead of 1 (raise solver.level and "
                               "solver.quad_level; a multimodal layer needs method 'grid')", MassLossWarning,
                               stacklevel=2)
+            if on_layer is not None:
+                on_layer(k, {"mean": law.mean, "chol": law.chol, "indices": law.grid.indices, "box": law.grid.box,
+                             "values": law.values, "mass": diag["mass"][k], "points": diag["points"][k],
+                             "quadrature_points": diag["quadrature_points"][k],
+                             "seconds": diag["time_per_layer_s"][n]})
             if progress is not None:
                 progress(k, L)
         return SparseSolution(network, input_law, laws, diag)

@@ -15,7 +15,7 @@ Keys (all optional):
   of TV, Hellinger and KL between the neuron's marginal and the same
   neuron's marginal in the last layer (a proxy for the stationary law of a
   deep net) or in the previous layer; the cut-off of the TV profile.
-  Needs ``solver.method`` grid or tt and equal widths of the compared layers.
+  Needs a method with densities (not montecarlo) and equal widths of the compared layers.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class AnalysisSpec:
     distances: str = "none"
 
     @classmethod
-    def from_table(cls, table: dict, network_table: dict, widths, method: str, key: str = "analysis") -> "AnalysisSpec":
+    def from_table(cls, table: dict, network_table: dict, widths, key: str = "analysis") -> "AnalysisSpec":
         for name in table:
             if name not in KEYS:
                 raise CaseError(f"{key}.{name}", f"is not a key of [analysis] (valid: {sorted(KEYS)})", table[name])
@@ -62,9 +62,6 @@ class AnalysisSpec:
         distances = table.get("distances", "none")
         if distances not in ("none", "last", "previous"):
             raise CaseError(f"{key}.distances", "must be 'none', 'last' or 'previous'", distances)
-        if distances != "none" and method not in ("grid", "tt"):
-            raise CaseError(f"{key}.distances", "needs solver.method = 'grid' or 'tt' (densities, not samples)",
-                            distances)
         if distances == "last" and len(set(widths)) != 1 or distances == "previous" and len(set(widths[1:])) > 1:
             raise CaseError(f"{key}.distances", "compares neuron by neuron: the compared layers must have equal "
                                                 "widths", list(widths))
@@ -127,10 +124,11 @@ def _distances(spec, marginal, boxes, depth: int, widths) -> dict:
     return out
 
 
-def run_analysis(case, forward, solution=None) -> dict:
-    """The ``[analysis]`` diagnostics of a finished run (``forward``: its
-    layer summaries; ``solution``: the grid or TT solution, for distances)."""
+def run_analysis(case, solution) -> dict:
+    """The ``[analysis]`` diagnostics of a finished run (``solution``: its
+    :class:`mzpdf.solvers.Solution`; distances need a method with densities)."""
     spec = case.analysis
+    forward = solution.forward
     out: dict = {}
     if spec.mean_field:
         out.update(_mean_field(case, forward))
@@ -141,15 +139,11 @@ def run_analysis(case, forward, solution=None) -> dict:
                                  seed=case.seed)
         out["lyapunov"], out["lyapunov_stderr"] = res["exponents"], res["stderr"]
     if spec.distances != "none" and solution is not None:
-        if hasattr(solution, "densities"):  # grid
-            def marginal(n, k):
-                d = solution.densities[n]
-                return None if d is None else (lambda x: d.marginal(k, x))
-            boxes = [layer.box for layer in forward]
-        else:  # TT
-            def marginal(n, k):
-                law = solution.laws[n]
-                return None if n == 0 and case.input.is_atomic else (lambda x: law.marginal(k, x))
-            boxes = [layer.box for layer in forward]
+        def marginal(n, k):
+            if n == 0 and case.input.is_atomic:
+                return None
+            law = solution.law(n)
+            return lambda x: law.marginal(k, x)
+        boxes = [layer.box for layer in forward]
         out.update(_distances(spec, marginal, boxes, case.network.depth, case.network.widths))
     return out

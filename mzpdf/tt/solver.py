@@ -297,6 +297,10 @@ class StepFrame:
 
 # -- solution ----------------------------------------------------------------------------
 
+_LAYER_DIAGNOSTICS = ("mass", "lost_mass", "cross_error", "rounding_error", "evaluations", "sweeps",
+                      "tt_max_rank")
+
+
 @dataclass
 class TTSolution:
     """Densities of every layer of a TT solve.
@@ -326,7 +330,8 @@ class TTSolver:
         self.options = options
 
     def propagate(self, network: Network, input_law: InputLaw,
-                  progress: Callable[[int, int], None] | None = None) -> TTSolution:
+                  progress: Callable[[int, int], None] | None = None, resume: list | None = None,
+                  on_layer: Callable[[int, dict], None] | None = None) -> TTSolution:
         """Pre-activation densities of every layer, by cross approximation.
 
         Diagnostics (arrays over layers ``0..L``, entry 0 for the input):
@@ -342,6 +347,12 @@ class TTSolver:
         Frobenius error of the final rounding), ``evaluations`` (density
         evaluations of the cross), ``sweeps``, ``time_per_layer_s``;
         ``duality_gap`` is NaN (:meth:`pullback` computes it).
+
+        ``resume`` holds the states of layers 1, 2, ... of an earlier,
+        interrupted solve of the same problem (as given to ``on_layer(n,
+        state)`` after each computed layer): those layers' trains are rebuilt
+        from their cores on the frames of the same steps, which gives the same
+        numbers as an uninterrupted solve.
         """
         check_network(network)
         if input_law.dim != network.widths[0]:
@@ -354,10 +365,20 @@ class TTSolver:
         diag["mass"][0] = 1.0
         diag["tt_ranks"][0, : network.widths[0] + 1] = 1
         laws, trains, frames = [_InputXLaw(input_law)], [None], []
+        resume = list(resume or ())[:L]
         for n, layer in enumerate(network):
             start = time.perf_counter()
             prev = laws[-1]
-            if input_law.is_atomic and n == 0:
+            if n < len(resume) and not (input_law.is_atomic and n == 0):  # rebuilt from an earlier solve
+                state = resume[n]
+                frame = self.frame(n, layer, prev)
+                cores = [state[f"core_{k}"] for k in range(int(state["cores"]))]
+                tt = TTFunction(cores, frame.rules[: len(cores)])
+                for name in _LAYER_DIAGNOSTICS:
+                    diag[name][n + 1] = state[name]
+                diag["tt_ranks"][n + 1, : len(cores) + 1] = tt.ranks
+                law = _NoisyXLaw(layer, tt=tt)
+            elif input_law.is_atomic and n == 0:
                 law = _NoisyXLaw(layer, z=layer.weights @ input_law.mean() + layer.bias)
                 tt, frame = None, None
                 diag["mass"][1] = 1.0
@@ -371,7 +392,16 @@ class TTSolver:
             laws.append(law)
             trains.append(tt)
             frames.append(frame)
-            diag["time_per_layer_s"][n] = time.perf_counter() - start
+            if n >= len(resume):
+                diag["time_per_layer_s"][n] = time.perf_counter() - start
+            else:
+                diag["time_per_layer_s"][n] = resume[n]["time_per_layer_s"]
+            if on_layer is not None and n >= len(resume):
+                state = {name: diag[name][n + 1] for name in _LAYER_DIAGNOSTICS}
+                state["time_per_layer_s"] = diag["time_per_layer_s"][n]
+                cores = [] if tt is None else tt.cores
+                state.update({f"core_{k}": c for k, c in enumerate(cores)}, cores=len(cores))
+                on_layer(n + 1, state)
             if progress is not None:
                 progress(n + 1, L)
         return TTSolution(network, input_law, laws, trains, diag, frames)

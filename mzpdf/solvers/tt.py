@@ -1,0 +1,115 @@
+"""``method = "tt"``: tensor trains (SPEC 3.3), :class:`mzpdf.tt.solver.TTSolver`."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CaseError
+from ..results import BackwardSummary, LayerSummary
+from ..options import TTOptions
+from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, Solver
+from .grid import JOINT_POINTS, atom_summary
+
+_TAIL = 1e-10  # mass per side beyond the box of a layer's stored marginals
+
+
+@SOLVERS.register("tt")
+class TT(Solver):
+    """Pre-activation densities as tensor trains by cross approximation:
+    dense square or narrowing layers of many neurons (width 32+ with local
+    weights)."""
+
+    name = "tt"
+    options_class = TTOptions
+    capabilities = Capabilities(layer_kinds=("dense",), widening=False, projections=("chorin",))
+
+    @classmethod
+    def _problem(cls, case, keys):
+        from ..tt.solver import check_network
+
+        spec = keys.network_spec
+        try:
+            if "layers" in spec:
+                check_network(case.network, [f"network.layers[{n}]" for n in range(case.network.depth)])
+            else:  # the keys a user of network.random / network.file would change
+                where = "network.random" if "random" in spec else "network"
+                try:
+                    check_network(case.network, [where] * case.network.depth)
+                except CaseError as err:
+                    key = err.key.replace(f"{where}.weights", keys.layer(0)).replace(f"{where}.noise", keys.noise(0))
+                    raise CaseError(key, err.rule, err.value) from None
+        except CaseError as err:
+            return err.key, err.rule, err.value
+        if case.projection is not None and case.projection.reference != "marginal":
+            return ("projection.reference", "must be 'marginal' with solver.method = 'tt' (the reference density "
+                    "is the dropped marginal of the layer's train)", case.projection.reference)
+        return None
+
+    @classmethod
+    def estimate_bytes(cls, case) -> int:  # cores of every layer at up to 4 x nodes, plus one batched contraction
+        opt = case.solver
+        return 64 * 2**20 + sum(8 * w * 4 * opt.nodes * opt.max_rank**2 for w in case.network.widths)
+
+    @classmethod
+    def memory_key(cls, case):
+        return "solver.max_rank", "lower solver.max_rank or solver.nodes", case.solver.max_rank
+
+    def _propagate(self, report, states, on_layer):
+        from ..tt.solver import TTSolver
+
+        self._solver = TTSolver(self.options)
+        return self._solver.propagate(self.case.network, self.case.input, progress=report, resume=states,
+                                      on_layer=on_layer)
+
+    def _summarize(self, native) -> list:
+        return summarize_tt(native, self.options.marginal_points)
+
+    def _law(self, solution, n):
+        native = solution.native
+        if n == 0 and native.input_law.is_atomic:
+            return AtomLaw(native.input_law.mean())
+        law = native.laws[n]
+        mass, mean, cov = law.moments()
+
+        def joint(i, j, x, y):
+            if (i, j) != (0, 1):
+                raise NotImplementedError(f"tt: the 2-D marginal of neurons 0 and 1 only (asked for {i} and {j})")
+            return law.joint01(x, y)
+
+        return FunctionLaw(mass if n else 1.0, mean, cov, law.marginal, joint, "tt")
+
+    def _pullback(self, native, report):
+        points = self._points()
+        back = self._solver.pullback(native, self.case.observable, points if len(points) else None,
+                                     progress=getattr(report, "note", None))
+        summary = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean)
+        extra = dict(back.diagnostics)
+        extra["duality_gap"] = back.duality_gap
+        extra["backward_duality_gap"] = np.float64(back.duality_gap.max())
+        return summary, back, extra
+
+    def _reduce(self, solution, report):
+        from ..mz.tt import reduce_tt
+
+        return reduce_tt(solution.native, self.case.projection, self.options, progress=report)
+
+
+def summarize_tt(solution, marginal_points: int = 201) -> list[LayerSummary]:
+    """Moments and marginals of every layer of a TT solution (marginals on
+    ``marginal_points`` equispaced abscissae per neuron spanning the box that
+    cuts ``_TAIL`` mass per side)."""
+    out = []
+    for n, law in enumerate(solution.laws):
+        if n == 0 and solution.input_law.is_atomic:
+            out.append(atom_summary(solution.input_law.mean(), marginal_points))
+            continue
+        mass, mean, cov = law.moments()
+        box = law.box(_TAIL)
+        xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in box])
+        pdf = np.stack([law.marginal(k, xs[k]) for k in range(law.dim)])
+        joint = None
+        if law.dim >= 2:
+            x, y = (np.linspace(lo, hi, JOINT_POINTS) for lo, hi in box[:2])
+            pdf2 = law.joint01(x, y)
+            joint = None if pdf2 is None else (x, y, pdf2)
+        out.append(LayerSummary(mean, cov, float(mass) if n else 1.0, xs, pdf, box, joint))
+    return out
