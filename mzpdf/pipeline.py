@@ -13,7 +13,8 @@ import numpy as np
 
 from .errors import MzpdfWarning
 from .results import BackwardSummary, Results
-from .solvers import SOLVERS, check_memory
+from .solvers import SOLVERS
+from .solvers.base import case_points
 
 __all__ = ["run"]
 
@@ -40,7 +41,6 @@ def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> 
         Before any computation, when the case needs more memory than is
         available (see :mod:`mzpdf.memory`).
     """
-    check_memory(case)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MzpdfWarning)
         results = _run(case, progress, checkpoint, resume)
@@ -68,8 +68,7 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
         mc, q0, mc_stderr = sample(case, case.montecarlo, [layer.marginal_x for layer in solution.forward])
         mc_layers = mc.layers
         if case.observable is not None:
-            points = np.zeros((0, case.network.widths[0])) if case.points is None else np.asarray(case.points)
-            mc_backward = BackwardSummary(points, q0, float(mc.g_mean))
+            mc_backward = BackwardSummary(case_points(case), q0, float(mc.g_mean))
             diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
     if case.analysis is not None:
         from .theory.analysis import run_analysis

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -68,7 +69,8 @@ def test_law_is_the_same_interface_for_every_method(seed):
     for name in ("grid", "tt", "sparse", "montecarlo"):
         extra = ["solver.level=4"] if name == "sparse" else []
         case = mzpdf.load_case(tomllib.loads(TANH3.format(seed=seed)), [f"solver.method={name}"] + extra)
-        with _quiet():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             results = mzpdf.run(case)
         law = results.law(3)
         assert law.mean.shape == (3,) and law.cov.shape == (3, 3)
@@ -78,27 +80,6 @@ def test_law_is_the_same_interface_for_every_method(seed):
         means[name] = law.mean
     for name, mean in means.items():
         assert np.max(np.abs(mean - means["grid"])) < 0.01, (name, mean, means["grid"])
-
-
-def _quiet():
-    import warnings
-
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.simplefilter("ignore")
-    return _Exit(ctx)
-
-
-class _Exit:
-    def __init__(self, ctx):
-        self.ctx = ctx
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.ctx.__exit__(*exc)
-        return False
 
 
 def test_law_of_a_grid_run_matches_its_summaries():

@@ -374,10 +374,14 @@ class Solver:
         raise CaseError("projection", f"is not taken by solver.method = {self.name!r}", None)
 
     def _points(self) -> np.ndarray:
-        case = self.case
-        if case.points is None:
-            return np.zeros((0, case.network.widths[0]))
-        return np.asarray(case.points, dtype=np.float64)
+        return case_points(self.case)
+
+
+def case_points(case) -> np.ndarray:
+    """``[observable].points`` as a (P, N_0) array (P = 0 when none are given)."""
+    if case.points is None:
+        return np.zeros((0, case.network.widths[0]))
+    return np.asarray(case.points, dtype=np.float64)
 
 
 def accepting(case) -> list[str]:

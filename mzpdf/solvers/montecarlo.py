@@ -6,7 +6,7 @@ import numpy as np
 
 from ..results import BackwardSummary, LayerSummary, MonteCarloLayer
 from ..options import MonteCarloOptions
-from .base import SOLVERS, Capabilities, Solver
+from .base import SOLVERS, Capabilities, Solver, case_points
 
 
 @SOLVERS.register("montecarlo")
@@ -67,7 +67,7 @@ def sample(case, opt, abscissae=None):
     marginal_points = getattr(opt, "marginal_points", 201)
     mc = simulate(case.network, case.input, samples=opt.samples, seed=seed, chunk=opt.chunk,
                   abscissae=abscissae, marginal_points=marginal_points, observable=case.observable)
-    points = np.zeros((0, case.network.widths[0])) if case.points is None else np.asarray(case.points, dtype=np.float64)
+    points = case_points(case)
     if case.observable is None or not len(points):
         return mc, np.zeros(0), np.zeros(0)
     q0, err = conditional_mean(case.network, points, case.observable, samples=opt.samples, seed=seed,
