@@ -14,9 +14,16 @@ from ._registry import Registry
 from ._validate import integer, number, real_array
 from .errors import CaseError
 
-__all__ = ["SolverOptions", "GridOptions", "SparseGridOptions", "MonteCarloOptions", "METHODS", "BACKENDS", "make_options"]
+__all__ = ["SolverOptions", "GridOptions", "SparseGridOptions", "MonteCarloOptions", "QMCOptions", "METHODS", "BACKENDS", "make_options"]
 
 BACKENDS = ("cpu", "cuda")
+
+AUTO = "auto"  # the value of an option (domain, kernel, quadrature, ...) the solver chooses itself
+
+
+def is_auto(value) -> bool:
+    """Whether an option's value asks the solver to choose (``"auto"``)."""
+    return isinstance(value, str) and value == AUTO
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ class GridOptions(SolverOptions):
         from .discretization.rules import RULES
 
         RULES.get(self.rule, f"{k}.rule")
-        if self.domain != "auto":
+        if not is_auto(self.domain):
             dom = real_array(self.domain, f"{k}.domain", 1, (2,))
             if dom[1] <= dom[0]:
                 raise CaseError(f"{k}.domain", "must be 'auto' or [lo, hi] with lo < hi", self.domain)
@@ -157,8 +164,12 @@ class SparseGridOptions(SolverOptions):
     the mass before). Exact for linear-gaussian layers; for nonlinear ones it
     converges only algebraically with level.
 
-    level : int
-        Smolyak level of the log-density grids.
+    level : int or None
+        Smolyak level of the log-density grids; None (the default): by the
+        layer's width, :data:`DEFAULT_SPARSE_LEVELS` (level 5 up to 3
+        neurons, where level 3 leaves the means of saturating tanh layers
+        0.02-0.03 off; level 3 from 4 neurons on, where higher levels cost
+        minutes). See :meth:`level_for`.
     quadrature : "auto" | "tensor" | "smolyak"
         Rule for the expectations under each layer (transfer integrals,
         moments, marginals). ``tensor``: products of ``quad_points``-point
@@ -183,7 +194,7 @@ class SparseGridOptions(SolverOptions):
         Abscissae per neuron at which marginals are stored.
     """
 
-    level: int = 3
+    level: int | None = None
     quadrature: str = "auto"
     quad_level: int = 3
     quad_points: int = 40
@@ -195,7 +206,8 @@ class SparseGridOptions(SolverOptions):
 
     def __post_init__(self):
         k = self.key
-        object.__setattr__(self, "level", integer(self.level, f"{k}.level", 1))
+        if self.level is not None:
+            object.__setattr__(self, "level", integer(self.level, f"{k}.level", 1))
         if self.quadrature not in ("auto", "tensor", "smolyak"):
             raise CaseError(f"{k}.quadrature", "must be one of ['auto', 'tensor', 'smolyak']", self.quadrature)
         object.__setattr__(self, "quad_level", integer(self.quad_level, f"{k}.quad_level", 1))
@@ -204,6 +216,28 @@ class SparseGridOptions(SolverOptions):
         object.__setattr__(self, "adaptive_tol", number(self.adaptive_tol, f"{k}.adaptive_tol", 0.0, strict=False))
         object.__setattr__(self, "max_points", integer(self.max_points, f"{k}.max_points", 1))
         object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
+
+    def quadrature_for(self, dim: int) -> str:
+        """The transfer rule of a layer of ``dim`` neurons: ``quadrature``
+        when given, else ``tensor`` up to 3 neurons and ``smolyak`` beyond."""
+        if not is_auto(self.quadrature):
+            return self.quadrature
+        return "tensor" if dim <= 3 else "smolyak"
+
+    def level_for(self, dim: int) -> int:
+        """The Smolyak level of a layer of ``dim`` neurons: ``level`` when
+        given, else the first entry of :data:`DEFAULT_SPARSE_LEVELS` whose
+        width bound covers ``dim``."""
+        if self.level is not None:
+            return self.level
+        return next(level for width, level in DEFAULT_SPARSE_LEVELS if dim <= width)
+
+
+# (largest width, level) of the sparse solver's default levels. On 3-neuron
+# tanh nets (orthogonal weights, sigma_w 1, noise 0.4, seeds 1-3) the last
+# layer's means are 0.016-0.027 from the converged tensor grid at level 3,
+# 0.005-0.007 at level 4 and 0.002-0.004 at level 5.
+DEFAULT_SPARSE_LEVELS = ((3, 5), (10**9, 3))
 
 
 @METHODS.register("montecarlo")

@@ -20,11 +20,11 @@ from ..memory import grid_bytes, numba_threads, require_memory
 from ..errors import BackendWarning, MassLossWarning, NumericalHealthWarning
 from ..network.inputs import InputLaw
 from ..network.network import Network
-from ..options import GridOptions
+from ..options import GridOptions, is_auto
 from . import _kernels
 from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
 
-__all__ = ["GridSolver", "ForwardSolution", "BackwardSolution"]
+__all__ = ["GridSolver", "ForwardSolution", "BackwardSolution", "TAIL_WITH_THRESHOLDS", "threshold_tail"]
 
 
 def _root(fn, lo: float, hi: float) -> float:
@@ -248,7 +248,7 @@ class GridSolver:
         return ForwardSolution(network, input_law, densities, transitions, diagnostics)
 
     def _box(self, auto_box: np.ndarray) -> np.ndarray:
-        if self.options.domain == "auto":
+        if is_auto(self.options.domain):
             return auto_box
         lo, hi = self.options.domain
         return np.tile([lo, hi], (auto_box.shape[0], 1)).astype(float)
@@ -261,7 +261,7 @@ class GridSolver:
         The atoms are first pooled into 4096 bins per neuron, each bin's mass
         placed at its outer edge, so the interval is conservative and costs
         O(J) plus a root search over the bins."""
-        if self.options.domain != "auto":
+        if not is_auto(self.options.domain):
             return self._box(np.zeros((layer.n_out, 2)))
         tail = self.options.tail
         keep = coeffs > 0

@@ -26,6 +26,7 @@ from .._numba import num_threads
 from ..discretization.grid import TensorGrid
 from ..errors import SingularDensityError
 from ..network.network import Layer
+from ..options import is_auto
 from . import _kernels
 
 __all__ = ["GridTransition", "TransferOperator", "KoopmanOperator", "assemble_transition"]
@@ -72,7 +73,7 @@ class GridTransition:
             raise ValueError(f"target grid has {self.target.ndim} axes, the layer {self.layer.n_out} outputs")
         if len(set(self.target.shape)) != 1:
             raise ValueError("target grids must have the same number of nodes on every axis")
-        if self.algorithm == "auto":
+        if is_auto(self.algorithm):
             object.__setattr__(self, "algorithm", self._choose_algorithm())
 
     @cached_property

@@ -293,13 +293,12 @@ class SparseSolver:
 
     def _grid(self, dim: int) -> SparseGrid:
         R = self.options.box
-        return SparseGrid.regular(np.tile([-R, R], (dim, 1)), self.options.level, "cc")
+        return SparseGrid.regular(np.tile([-R, R], (dim, 1)), self.options.level_for(dim), "cc")
 
     def _rule(self, dim: int) -> GaussRule:
         """The standard-normal rule of a layer of ``dim`` neurons."""
         opt = self.options
-        kind = opt.quadrature if opt.quadrature != "auto" else ("tensor" if dim <= 3 else "smolyak")
-        return GaussRule(kind, opt.quad_level, opt.quad_points)
+        return GaussRule(opt.quadrature_for(dim), opt.quad_level, opt.quad_points)
 
     def _law(self, mean, cov, log_fn) -> LogDensity:
         """A LogDensity for ``log_fn`` (log-density at points ``(P, N)``), on
@@ -310,7 +309,7 @@ class SparseSolver:
         R = opt.box
         if opt.adaptive_tol > 0:
             res = adaptive_grid(lambda u: log_fn(mean + u @ chol.T), np.tile([-R, R], (dim, 1)), "cc",
-                                level=min(opt.level, 2), tol=opt.adaptive_tol, max_points=opt.max_points,
+                                level=min(opt.level_for(dim), 2), tol=opt.adaptive_tol, max_points=opt.max_points,
                                 indicator="max")
             law = LogDensity(mean, chol, res.grid, res.values, R, self._rule(dim))
         else:
@@ -438,11 +437,11 @@ class SparseSolver:
 
             box = np.tile([-R, R], (law.dim, 1))
             if opt.adaptive_tol > 0:
-                res = adaptive_grid(q_at, box, "cc", level=min(opt.level, 2), tol=opt.adaptive_tol * scale,
+                res = adaptive_grid(q_at, box, "cc", level=min(opt.level_for(law.dim), 2), tol=opt.adaptive_tol * scale,
                                     max_points=opt.max_points, indicator="max")
                 grid, values = res.grid, res.values
             else:
-                grid = SparseGrid.regular(box, opt.level, "cc")
+                grid = SparseGrid.regular(box, opt.level_for(law.dim), "cc")
                 values = q_at(grid.points)
             functions[n] = GridFunction(law, grid, values, R, step)
         q0 = None
