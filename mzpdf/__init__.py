@@ -9,8 +9,12 @@ Network model
     ``Layer``, ``Network``, ``random_network``, ``load_npz``, ``make_network``;
     noise ``GaussianNoise``, ``UniformNoise``, ``LaplaceNoise``, ``NoNoise``;
     inputs ``GaussianInput``, ``UniformInput``, ``MixtureInput``, ``PointInput``;
-    observables ``NeuronObservable``, ``LinearObservable``; PyTorch models
-    ``from_torch(model, noise)``, ``load_torch(path, noise)`` (optional extra).
+    observables ``NeuronObservable``, ``LinearObservable``.
+Model importers (noise: one law, or a list of one per layer; None = deterministic)
+    PyTorch ``from_torch(model, noise)``, ``load_torch(path, noise)`` (extra
+    ``[torch]``); scikit-learn ``from_sklearn(model, noise, output="logits")``
+    (MLPRegressor, MLPClassifier); ONNX ``load_onnx(path, noise)`` (extra
+    ``[onnx]``).
 Solvers
     ``SOLVERS`` (the method registry: name -> :class:`Solver` subclass with
     ``capabilities``, ``check_case``, ``estimate_bytes``), ``Solution`` and
@@ -49,5 +53,7 @@ _EXPORTS = {
     "solvers": ("SOLVERS", "Capabilities", "Law", "Solution", "Solver"),
     "pipeline": ("run",),
     "torch_interop": ("from_torch", "load_torch"),
+    "network.sklearn_model": ("from_sklearn",),
+    "network.onnx_model": ("load_onnx",),
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

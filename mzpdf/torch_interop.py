@@ -16,6 +16,14 @@ torch module           mzpdf layer
 ``Softplus()``         activation ``softplus`` (``beta = 1`` only; torch
                        returns ``x`` itself above ``threshold = 20``, a
                        difference below 2.1e-9)
+``GELU()``             activation ``gelu``, ``x Phi(x)`` (the exact form;
+                       ``approximate = "tanh"`` is refused)
+``SiLU``               activation ``silu``, ``x / (1 + exp(-x))``
+``ELU(a)``             activation ``elu`` with ``alpha = a``
+``BatchNorm1d``        folded into the ``Linear`` just before it (it must
+                       come before that layer's activation), with its
+                       running statistics: the model must be in evaluation
+                       mode (``model.eval()``)
 ``Identity``,          skipped (``Dropout`` as in evaluation mode)
 ``Dropout``
 ``Residual(...)``      a residual layer ``x + step sigma(W x + b)`` (the
@@ -23,7 +31,8 @@ torch module           mzpdf layer
 =====================  ==================================================
 
 The noise of the stochastic network, ``X_{n+1} = F_n(X_n) + xi_n``, is not
-part of a torch model and is given separately, for every layer or per layer.
+part of a torch model and is given separately: one law for every layer, or a
+list of one law per layer (``None`` or ``{"kind": "none"}``: deterministic).
 Weights are copied in float64. Anything else in the model is refused with a
 :class:`~mzpdf.errors.CaseError` that names the modules and their positions.
 
@@ -33,21 +42,19 @@ only when these functions run.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .errors import CaseError
-from .network.activations import make_activation
-from .network.network import Layer, Network
-from .network.noise import make_noise
+from .network._importing import LayerSpec, build_network
+from .network.network import Network
 
 __all__ = ["from_torch", "load_torch", "residual", "SUPPORTED_MODULES"]
 
-SUPPORTED_MODULES = ("Linear", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "Identity", "Dropout",
-                     "Residual", "Sequential")
+SUPPORTED_MODULES = ("Linear", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "GELU", "SiLU", "ELU",
+                     "BatchNorm1d", "Identity", "Dropout", "Residual", "Sequential")
 
 
 def _torch(key: str):
@@ -118,7 +125,35 @@ def _activation(module, torch, pos: str, key: str):
             raise CaseError(key, f"holds Softplus(beta={module.beta}) at {pos}; only beta = 1 is supported",
                             repr(module))
         return "softplus", {}
+    if isinstance(module, nn.GELU):
+        if module.approximate != "none":
+            raise CaseError(key, f"holds GELU(approximate={module.approximate!r}) at {pos}; only the exact "
+                                 "GELU (approximate='none') is supported", repr(module))
+        return "gelu", {}
+    if isinstance(module, nn.SiLU):
+        return "silu", {}
+    if isinstance(module, nn.ELU):
+        return "elu", {"alpha": float(module.alpha)}
     return None
+
+
+def _fold_batchnorm(spec: LayerSpec, bn, pos: str, key: str) -> None:
+    """Fold an evaluation-mode ``BatchNorm1d`` into the affine map of ``spec``."""
+    if bn.training:
+        raise CaseError(key, f"holds BatchNorm1d at {pos} in training mode (it normalizes with batch statistics); "
+                             "call model.eval() first", repr(bn))
+    if bn.running_mean is None or bn.running_var is None:
+        raise CaseError(key, f"holds BatchNorm1d at {pos} without running statistics (track_running_stats=False)",
+                        repr(bn))
+    if bn.num_features != spec.bias.size:
+        raise CaseError(key, f"holds BatchNorm1d at {pos} over {bn.num_features} features after a Linear with "
+                             f"{spec.bias.size} outputs", repr(bn))
+
+    def arr(t, fill):
+        return np.full(bn.num_features, fill) if t is None else t.detach().to("cpu").double().numpy()
+
+    spec.fold_batchnorm(arr(bn.weight, 1.0), arr(bn.bias, 0.0), arr(bn.running_mean, 0.0),
+                        arr(bn.running_var, 1.0), float(bn.eps))
 
 
 def _linear_arrays(linear) -> tuple[np.ndarray, np.ndarray]:
@@ -128,39 +163,30 @@ def _linear_arrays(linear) -> tuple[np.ndarray, np.ndarray]:
     return W, b
 
 
-@dataclass
-class _LayerSpec:
-    """One layer read off the model; ``closed`` once its activation is known."""
-
-    kind: str
-    weights: np.ndarray
-    bias: np.ndarray
-    activation: str = "identity"
-    params: dict = field(default_factory=dict)
-    step: float = 1.0
-    closed: bool = False
-
-
-def from_torch(model, noise, key: str = "model") -> Network:
+def from_torch(model, noise, key: str = "model", noise_key: str = "noise") -> Network:
     """The :class:`~mzpdf.Network` of a torch ``nn.Sequential``.
 
     Parameters
     ----------
     model : torch.nn.Sequential
-        Linear layers, each followed by at most one supported activation (see
-        the module docstring), and mzpdf ``Residual`` blocks.
-    noise : dict, NoiseLaw, or a list of them (one per layer)
+        Linear layers, each followed by an optional ``BatchNorm1d`` (folded,
+        evaluation mode) and at most one supported activation (see the module
+        docstring), and mzpdf ``Residual`` blocks.
+    noise : dict, NoiseLaw, None, or a list of them (one per layer)
         The additive noise after every layer, as in case files, for example
-        ``{"kind": "gaussian", "std": 0.1}``.
-    key : str
-        How error messages name the model (``network.file`` for a case file).
+        ``{"kind": "gaussian", "std": 0.1}``; in a list, ``None`` or
+        ``{"kind": "none"}`` makes that layer deterministic.
+    key, noise_key : str
+        How error messages name the model (``network.file`` for a case file)
+        and the noise (``network.noise``).
 
     Raises
     ------
     CaseError
         For a model that is not a Sequential, unsupported modules (all of them
-        are named with their positions), an activation without a Linear
-        before it, or a noise list of the wrong length.
+        are named with their positions), an activation or BatchNorm1d without
+        a Linear before it, a BatchNorm1d in training mode, or a noise list of
+        the wrong length.
     """
     torch = _torch(key)
     Residual = _residual_class()
@@ -172,12 +198,12 @@ def from_torch(model, noise, key: str = "model") -> Network:
     if bad:
         raise CaseError(key, f"holds modules mzpdf cannot translate (supported: {', '.join(SUPPORTED_MODULES)})",
                         "; ".join(bad))
-    specs: list[_LayerSpec] = []
+    specs: list[LayerSpec] = []
     for pos, m in modules:
         if isinstance(m, (torch.nn.Identity, torch.nn.Dropout)):
             continue
         if isinstance(m, torch.nn.Linear):
-            specs.append(_LayerSpec("dense", *_linear_arrays(m)))
+            specs.append(LayerSpec("dense", *_linear_arrays(m)))
             continue
         if isinstance(m, Residual):
             if not isinstance(m.linear, torch.nn.Linear):
@@ -187,7 +213,13 @@ def from_torch(model, noise, key: str = "model") -> Network:
             if act is None:
                 raise CaseError(key, f"holds a Residual at {pos} with an unsupported activation",
                                 type(m.activation).__name__)
-            specs.append(_LayerSpec("residual", *_linear_arrays(m.linear), *act, step=m.step, closed=True))
+            specs.append(LayerSpec("residual", *_linear_arrays(m.linear), *act, step=m.step, closed=True))
+            continue
+        if isinstance(m, torch.nn.BatchNorm1d):
+            if not specs or specs[-1].closed:
+                raise CaseError(key, f"holds BatchNorm1d at {pos}, which must directly follow a Linear (before its "
+                                     "activation) to be folded into it", repr(m))
+            _fold_batchnorm(specs[-1], m, pos, key)
             continue
         act = _activation(m, torch, pos, key)
         if not specs or specs[-1].closed:
@@ -196,33 +228,24 @@ def from_torch(model, noise, key: str = "model") -> Network:
         specs[-1].activation, specs[-1].params, specs[-1].closed = act[0], act[1], True
     if not specs:
         raise CaseError(key, "must hold at least one Linear module", repr(model))
-    noises = noise if isinstance(noise, (list, tuple)) else [noise] * len(specs)
-    if len(noises) != len(specs):
-        raise CaseError("noise", f"must be one law or a list of {len(specs)} (one per layer)", len(noises))
-    layers = []
-    for n, (spec, nz) in enumerate(zip(specs, noises)):
-        act = make_activation(spec.activation, "activation", **spec.params) if spec.params else spec.activation
-        layers.append(Layer(spec.weights, spec.bias, act,
-                            make_noise(nz, spec.weights.shape[0], f"noise[{n}]" if isinstance(noise, (list, tuple))
-                                       else "noise"),
-                            kind=spec.kind, step=spec.step, key=f"{key}.layers[{n}]"))
-    return Network(tuple(layers))
+    return build_network(specs, noise, key, noise_key)
 
 
-def load_torch(path, noise, key: str = "network.file") -> Network:
+def load_torch(path, noise, key: str = "network.file", noise_key: str = "network.noise") -> Network:
     """The network of a model saved with ``torch.save(model, path)``.
 
     The file is read with ``torch.load(weights_only=True)`` and only the
-    module classes mzpdf can translate allowed: loading a file never runs
-    code from it.
+    module classes mzpdf can translate allowed (``torch.serialization.
+    safe_globals``): loading a file never runs code from it. ``noise`` is as
+    in :func:`from_torch`.
     """
     torch = _torch(key)
     path = Path(path)
     if not path.is_file():
         raise CaseError(key, "must name an existing file", str(path))
     nn = torch.nn
-    allowed = [nn.Sequential, nn.Linear, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.Softplus, nn.Identity,
-               nn.Dropout, _residual_class()]
+    allowed = [nn.Sequential, nn.Linear, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.Softplus, nn.GELU,
+               nn.SiLU, nn.ELU, nn.BatchNorm1d, nn.Identity, nn.Dropout, _residual_class()]
     try:
         with torch.serialization.safe_globals(allowed):
             model = torch.load(path, map_location="cpu", weights_only=True)
@@ -234,4 +257,4 @@ def load_torch(path, noise, key: str = "network.file") -> Network:
     if isinstance(model, dict):
         raise CaseError(key, "holds a state_dict, which has no architecture: save the whole model with "
                              "torch.save(model, path)", str(path))
-    return from_torch(model, noise, key)
+    return from_torch(model, noise, key, noise_key)

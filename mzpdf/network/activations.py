@@ -32,6 +32,9 @@ class Activation:
         Closure of the image, ``(lo, hi)``; ``-inf``/``inf`` where unbounded.
     params : dict
         Parameters the activation was built with (e.g. ``{"slope": 0.01}``).
+    monotone : bool
+        Whether ``fn`` is nondecreasing (``gelu`` and ``silu`` are not: the
+        image of an interval is then not spanned by its end points' values).
     """
 
     name: str
@@ -39,6 +42,7 @@ class Activation:
     derivative: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
     range: tuple[float, float]
     params: dict = field(default_factory=dict)
+    monotone: bool = True
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.fn(x)
@@ -91,6 +95,44 @@ def _softplus() -> Activation:
 @ACTIVATIONS.register("identity")
 def _identity() -> Activation:
     return Activation("identity", lambda x: np.asarray(x, dtype=float), np.ones_like, (-np.inf, np.inf))
+
+
+# The minima of x Phi(x) and x / (1 + exp(-x)), found with scipy.optimize.minimize_scalar
+# (tol 1e-14) and rounded down at the 12th digit, so that the ranges below enclose the images.
+_GELU_MIN = -0.169971207480
+_SILU_MIN = -0.278464542762
+
+
+@ACTIVATIONS.register("gelu")
+def _gelu() -> Activation:
+    """``x Phi(x)`` with ``Phi`` the standard normal CDF (torch's exact GELU)."""
+    def d(x):
+        return special.ndtr(x) + x * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+    return Activation("gelu", lambda x: x * special.ndtr(x), d, (_GELU_MIN, np.inf), monotone=False)
+
+
+@ACTIVATIONS.register("silu")
+def _silu() -> Activation:
+    """``x / (1 + exp(-x))`` (also called swish)."""
+    def d(x):
+        s = special.expit(x)
+        return s * (1.0 + x * (1.0 - s))
+
+    return Activation("silu", lambda x: x * special.expit(x), d, (_SILU_MIN, np.inf), monotone=False)
+
+
+@ACTIVATIONS.register("elu")
+def _elu(alpha: float = 1.0) -> Activation:
+    """``x`` for ``x > 0``, ``alpha (exp(x) - 1)`` otherwise."""
+    a = number(alpha, "alpha", 0.0, strict=False)
+    return Activation(
+        "elu",
+        lambda x: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0))),
+        lambda x: np.where(x > 0, 1.0, a * np.exp(np.minimum(x, 0.0))),
+        (-a, np.inf),
+        {"alpha": a},
+    )
 
 
 def make_activation(name: str, key: str = "activation", **params) -> Activation:

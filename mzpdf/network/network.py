@@ -141,7 +141,8 @@ class Network:
         return {"layers": [layer.to_dict() for layer in self.layers]}
 
 
-_LAYER_KEYS = {"kind", "weights", "bias", "activation", "slope", "step", "noise"}
+_LAYER_KEYS = {"kind", "weights", "bias", "activation", "slope", "alpha", "step", "noise"}
+_ACTIVATION_PARAMS = {"slope": "leaky_relu", "alpha": "elu"}  # layer key -> the activation that takes it
 
 
 def make_layer(spec: dict, key: str = "network.layers[0]") -> Layer:
@@ -156,9 +157,11 @@ def make_layer(spec: dict, key: str = "network.layers[0]") -> Layer:
             raise CaseError(f"{key}.{name}", "is required")
     W = real_array(spec["weights"], f"{key}.weights", 2)
     bias = spec.get("bias", [0.0] * W.shape[0])
-    params = {"slope": spec["slope"]} if "slope" in spec else {}
-    if params and spec["activation"] != "leaky_relu":
-        raise CaseError(f"{key}.slope", "is only valid with activation = 'leaky_relu'", spec["slope"])
+    params = {name: spec[name] for name in _ACTIVATION_PARAMS if name in spec}
+    for name in params:
+        if spec["activation"] != _ACTIVATION_PARAMS[name]:
+            raise CaseError(f"{key}.{name}", f"is only valid with activation = '{_ACTIVATION_PARAMS[name]}'",
+                            spec[name])
     act = make_activation(spec["activation"], f"{key}.activation", **params)
     kind = spec.get("kind", "dense")
     if "step" in spec and kind != "residual":
@@ -235,7 +238,13 @@ def load_npz(
     noise: dict | NoiseLaw | None = None,
     key: str = "network.file",
 ) -> Network:
-    """A dense network from an ``.npz`` file holding ``W0, b0, W1, b1, ...``."""
+    """A dense network from an ``.npz`` file holding ``W0, b0, W1, b1, ...``.
+
+    ``noise`` is one law for every layer or a list of one per layer (``None``
+    or ``{"kind": "none"}``: deterministic), named ``network.noise`` in messages.
+    """
+    from ._importing import layer_noises
+
     path = Path(path)
     if not path.is_file():
         raise CaseError(key, "must name an existing .npz file", str(path))
@@ -251,10 +260,10 @@ def load_npz(
             raise CaseError(key, "must hold arrays W0, b0, W1, b1, ...", sorted(data.files))
         act = activation if isinstance(activation, Activation) else make_activation(activation, "network.activation")
         layers = []
-        for n in range(n_layers):
+        for n, (nz, nkey) in enumerate(layer_noises(noise, n_layers, "network.noise")):
             W = data[f"W{n}"]
             b = data[f"b{n}"] if f"b{n}" in data else np.zeros(W.shape[0])
-            layers.append(Layer(W, b, act, make_noise(noise, W.shape[0], "network.noise"), key=f"{key}:W{n}"))
+            layers.append(Layer(W, b, act, make_noise(nz, W.shape[0], nkey), key=f"{key}:W{n}"))
     return Network(tuple(layers))
 
 
@@ -266,7 +275,11 @@ def make_network(spec: dict | Network, key: str = "network", base_dir: Path | No
     """A :class:`Network` from the ``[network]`` table of a case file.
 
     Exactly one of ``layers``, ``random`` and ``file`` must be given.
-    ``activation`` and ``noise`` apply to a ``file`` network.
+    ``noise`` applies to a ``file`` network: one table for every layer or a
+    list of one table per layer (``{kind = "none"}``: deterministic).
+    ``activation`` applies to an ``.npz`` file only; ``.pt``/``.pth`` (PyTorch,
+    :func:`~mzpdf.torch_interop.load_torch`) and ``.onnx``
+    (:func:`~mzpdf.network.onnx_model.load_onnx`) models hold their own.
     """
     if isinstance(spec, Network):
         return spec
@@ -306,11 +319,15 @@ def make_network(spec: dict | Network, key: str = "network", base_dir: Path | No
     p = Path(path)
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
-    if p.suffix in (".pt", ".pth"):
+    if p.suffix in (".pt", ".pth", ".onnx"):
         if "activation" in spec:
-            raise CaseError(f"{key}.activation", "is not valid with a torch model file (the model holds its "
+            raise CaseError(f"{key}.activation", f"is not valid with a {p.suffix} model file (the model holds its "
                             "activations)", spec["activation"])
+        if p.suffix == ".onnx":
+            from .onnx_model import load_onnx
+
+            return load_onnx(p, spec.get("noise"), key=f"{key}.file", noise_key=f"{key}.noise")
         from ..torch_interop import load_torch
 
-        return load_torch(p, spec.get("noise"), key=f"{key}.file")
+        return load_torch(p, spec.get("noise"), key=f"{key}.file", noise_key=f"{key}.noise")
     return load_npz(p, spec.get("activation", "tanh"), spec.get("noise"), key=f"{key}.file")

@@ -1,0 +1,91 @@
+"""What the model importers (PyTorch, ONNX, scikit-learn, ``.npz``) share.
+
+An importer reads a model into a list of :class:`LayerSpec` (an affine map
+with the activation that follows it), folds batch normalization into the
+affine map before it, and hands the list with the noise to
+:func:`build_network`. A model carries no noise: the noise of the stochastic
+network ``X_{n+1} = F_n(X_n) + xi_n`` is given beside it, one law for every
+layer or a list of one law per layer (:func:`layer_noises`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CaseError
+from .activations import make_activation
+from .network import Layer, Network
+from .noise import make_noise
+
+__all__ = ["LayerSpec", "layer_noises", "build_network"]
+
+
+@dataclass
+class LayerSpec:
+    """One layer read off a model: ``activation(weights @ x + bias)`` (dense)
+    or ``x + step activation(weights @ x + bias)`` (residual).
+
+    ``closed`` is set once the activation is known; until then normalization
+    may still be folded into the affine map.
+    """
+
+    kind: str
+    weights: np.ndarray
+    bias: np.ndarray
+    activation: str = "identity"
+    params: dict = field(default_factory=dict)
+    step: float = 1.0
+    closed: bool = False
+
+    def fold_batchnorm(self, scale, shift, mean, var, eps: float) -> None:
+        """Fold ``y = scale (z - mean) / sqrt(var + eps) + shift``, applied to
+        the output ``z = W x + b`` of this layer's affine map, into ``W, b``
+        (all arrays of shape ``(n_out,)``, in float64)."""
+        s = np.asarray(scale, dtype=np.float64) / np.sqrt(np.asarray(var, dtype=np.float64) + float(eps))
+        self.weights = s[:, None] * self.weights
+        self.bias = s * (self.bias - np.asarray(mean, dtype=np.float64)) + np.asarray(shift, dtype=np.float64)
+
+
+def layer_noises(noise, n_layers: int, key: str = "noise") -> list[tuple[object, str]]:
+    """``(noise spec, key)`` for each of ``n_layers`` layers.
+
+    Parameters
+    ----------
+    noise : dict, NoiseLaw, None, or a list or tuple of them
+        One law for every layer, or one per layer (``None`` or
+        ``{"kind": "none"}``: a deterministic layer).
+    n_layers : int
+    key : str
+        How messages name the noise (``network.noise`` in a case file).
+
+    Raises
+    ------
+    CaseError
+        For a list whose length is not ``n_layers``.
+    """
+    if isinstance(noise, (list, tuple)):
+        if len(noise) != n_layers:
+            entries = f"{len(noise)} entr{'y' if len(noise) == 1 else 'ies'}"
+            raise CaseError(key, f"has {entries}, the network has {n_layers} layers (give one noise "
+                                 f"table for every layer, or a list of one per layer)", list(noise))
+        return [(nz, f"{key}[{n}]") for n, nz in enumerate(noise)]
+    return [(noise, key)] * n_layers
+
+
+def build_network(specs: list[LayerSpec], noise, key: str = "model", noise_key: str = "noise") -> Network:
+    """The :class:`Network` of ``specs`` with ``noise`` (see :func:`layer_noises`).
+
+    ``key`` names the model in messages (``network.file``), ``noise_key``
+    the noise (``network.noise``).
+    """
+    if not specs:
+        raise CaseError(key, "must hold at least one affine layer")
+    layers = []
+    for n, (spec, (nz, nkey)) in enumerate(zip(specs, layer_noises(noise, len(specs), noise_key))):
+        act = make_activation(spec.activation, f"{key}.layers[{n}].activation", **spec.params)
+        W = np.ascontiguousarray(spec.weights, dtype=np.float64)
+        b = np.ascontiguousarray(spec.bias, dtype=np.float64)
+        layers.append(Layer(W, b, act, make_noise(nz, W.shape[0], nkey), kind=spec.kind, step=spec.step,
+                            key=f"{key}.layers[{n}]"))
+    return Network(tuple(layers))
