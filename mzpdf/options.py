@@ -271,6 +271,58 @@ class MonteCarloOptions(SolverOptions):
         object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
 
 
+@METHODS.register("qmc")
+@dataclass(frozen=True)
+class QMCOptions(SolverOptions):
+    """Randomized quasi-Monte Carlo with conditional densities (SPEC 3.4,
+    :mod:`mzpdf.montecarlo.qmc`).
+
+    samples : int
+        Scrambled Sobol points per replicate, a power of two (the balance of
+        Sobol points holds at 2^k points; others are refused, not rounded).
+    replicates : int
+        Independent scramblings (>= 2); estimates are their average and the
+        standard errors their spread over ``sqrt(replicates)``.
+    seed : int or None
+        Seed of the scramblings; ``None`` takes ``[case].seed``.
+    chunk : int
+        Points pushed through the network at once (memory ~ chunk x (Sobol
+        dimension + width)); used as the largest power of two <= chunk.
+    marginal_points : int
+        Abscissae per neuron at which marginals are stored.
+    joint_points : int
+        Abscissae per axis of the stored joint of neurons 0 and 1.
+    tail : float
+        Noise mass per side and neuron that the abscissae may leave beyond
+        the sampled range of each layer's map (reported as ``lost_mass``).
+    """
+
+    samples: int = 16_384
+    replicates: int = 8
+    seed: object = None
+    chunk: int = 8192
+    marginal_points: int = 201
+    joint_points: int = 81
+    tail: float = 1e-6
+    method: ClassVar[str] = "qmc"
+
+    def __post_init__(self):
+        k = self.key
+        samples = integer(self.samples, f"{k}.samples", 1)
+        if samples & (samples - 1):
+            low = 1 << (samples.bit_length() - 1)
+            raise CaseError(f"{k}.samples", f"must be a power of two (Sobol points per replicate; nearest: {low} "
+                            f"or {2 * low})", self.samples)
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "replicates", integer(self.replicates, f"{k}.replicates", 2))
+        if self.seed is not None:
+            object.__setattr__(self, "seed", integer(self.seed, f"{k}.seed", 0))
+        object.__setattr__(self, "chunk", integer(self.chunk, f"{k}.chunk", 1))
+        object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
+        object.__setattr__(self, "joint_points", integer(self.joint_points, f"{k}.joint_points", 2))
+        object.__setattr__(self, "tail", _tail(self.tail, f"{k}.tail"))
+
+
 def make_options(method: object, table: dict, key: str = "solver") -> SolverOptions:
     """Validated options for ``method`` from a ``[solver]`` table (without
     ``method`` and ``backend``)."""

@@ -47,6 +47,10 @@ class LayerSummary:
         The 2-D marginal density of neurons 0 and 1 on the grid ``x`` (m,) by
         ``y`` (m,): ``pdf[i, j]`` at ``(x[i], y[j])``; ``None`` for one neuron
         or a method that does not provide it.
+    mean_stderr : (N_n,) or None
+        Standard error of ``mean`` (sampling methods; None for the others).
+    marginal_pdf_stderr : (N_n, m) or None
+        Standard error of ``marginal_pdf`` (sampling methods; None for the others).
     """
 
     mean: np.ndarray
@@ -56,6 +60,8 @@ class LayerSummary:
     marginal_pdf: np.ndarray
     box: np.ndarray
     joint: tuple | None = None
+    mean_stderr: np.ndarray | None = None
+    marginal_pdf_stderr: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -69,11 +75,24 @@ class BackwardSummary:
         ``E[g(X_L) | X_0 = point]``.
     mean : float
         ``E[g(X_L)]`` under the input law.
+    thresholds, exceedance, exceedance_error : (T,) or None
+        ``observable.thresholds``, ``P(g(X_L) > t)`` under the input law and a
+        bound on its error (None when no thresholds were asked for).
+    quantile_levels, quantiles : (Q,) or None
+        ``observable.quantiles`` and the ``t_q`` with ``P(g(X_L) <= t_q) = q``.
+    q0_stderr : (P,) or None
+        Standard error of ``q0`` (sampling methods; None for the others).
     """
 
     points: np.ndarray
     q0: np.ndarray
     mean: float
+    thresholds: np.ndarray | None = None
+    exceedance: np.ndarray | None = None
+    exceedance_error: np.ndarray | None = None
+    quantile_levels: np.ndarray | None = None
+    quantiles: np.ndarray | None = None
+    q0_stderr: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ _DESCRIPTIONS = {
     "points": "(P, N_0) inputs of the conditional expectation",
     "q0": "E[g(X_L) | X_0 = point]",
     "q0_stderr": "Monte Carlo standard error of q0",
+    "pdf_stderr": "(N, m) standard error of the marginal density (sampling methods)",
 }
 
 _DIAGNOSTICS = {
@@ -137,6 +138,10 @@ def _write(f: h5py.File, r: Results) -> None:
             _dataset(g, name, getattr(layer, name))
         _dataset(g, "marginals/x", layer.marginal_x, _DESCRIPTIONS["x"])
         _dataset(g, "marginals/pdf", layer.marginal_pdf, _DESCRIPTIONS["pdf"])
+        if layer.mean_stderr is not None:
+            _dataset(g, "mean_stderr", layer.mean_stderr, "(N,) standard error of the mean (sampling methods)")
+        if layer.marginal_pdf_stderr is not None:
+            _dataset(g, "marginals/pdf_stderr", layer.marginal_pdf_stderr, _DESCRIPTIONS["pdf_stderr"])
         if layer.joint is not None:
             for name, value, text in zip(("x", "y", "pdf"), layer.joint, _JOINT):
                 _dataset(g, f"joint/{name}", value, text)
@@ -144,7 +149,12 @@ def _write(f: h5py.File, r: Results) -> None:
         g = f.create_group("backward")
         _dataset(g, "points", r.backward.points)
         _dataset(g, "q0", r.backward.q0)
+        if r.backward.q0_stderr is not None:
+            _dataset(g, "q0_stderr", r.backward.q0_stderr, "(P,) standard error of q0 (sampling methods)")
         _dataset(g, "mean", r.backward.mean, "E[g(X_L)] under the input law")
+        for name, text in _TAILS.items():
+            if getattr(r.backward, name) is not None:
+                _dataset(g, name, np.asarray(getattr(r.backward, name), dtype=np.float64), text)
     if r.montecarlo is not None or r.montecarlo_backward is not None:
         mc = f.create_group("montecarlo")
         for n, layer in enumerate(r.montecarlo or ()):
@@ -312,12 +322,16 @@ def _layers(group: h5py.Group) -> list[h5py.Group]:
 def _read(f: h5py.File) -> Results:
     forward = [LayerSummary(g["mean"][()], g["cov"][()], float(g["mass"][()]), g["marginals/x"][()],
                             g["marginals/pdf"][()], g["box"][()],
-                            tuple(g[f"joint/{k}"][()] for k in ("x", "y", "pdf")) if "joint" in g else None)
+                            tuple(g[f"joint/{k}"][()] for k in ("x", "y", "pdf")) if "joint" in g else None,
+                            mean_stderr=g["mean_stderr"][()] if "mean_stderr" in g else None,
+                            marginal_pdf_stderr=g["marginals/pdf_stderr"][()] if "marginals/pdf_stderr" in g else None)
                for g in _layers(f["forward"])]
     backward = None
     if "backward" in f:
         g = f["backward"]
-        backward = BackwardSummary(g["points"][()], g["q0"][()], float(g["mean"][()]))
+        backward = BackwardSummary(g["points"][()], g["q0"][()], float(g["mean"][()]),
+                                   q0_stderr=g["q0_stderr"][()] if "q0_stderr" in g else None,
+                                   **{name: g[name][()] for name in _TAILS if name in g})
     montecarlo = mc_back = mc_err = None
     reference = f.get("montecarlo")  # the group of the sampling reference run
     if reference is not None:

@@ -43,7 +43,7 @@ DIAGNOSTICS = {
     "duality_gap": "(L,) how far layer n's transfer operator N_n and Koopman operator K_n are from adjoint on one "
                    "test function u: |<u, N_n p_n> - <K_n u, p_n>| relative to the pairing's size (grid: a random "
                    "positive u, relative to |<u, N_n p_n>|; tt and sparse: u = q_{n+1}, the pulled-back observable, "
-                   "relative to |E g| + sd(g), NaN without an [observable]; not stored by montecarlo)",
+                   "relative to |E g| + sd(g), NaN without an [observable]; not stored by montecarlo and qmc)",
     "time_per_layer_s": "(L,) wall time of each layer's forward step (0 for a layer restored from a checkpoint "
                         "keeps the time of the run that computed it)",
 }

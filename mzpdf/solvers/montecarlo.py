@@ -15,6 +15,7 @@ class MonteCarlo(Solver):
     (also none); histogram marginals with standard errors."""
 
     name = "montecarlo"
+    checks_lost_mass = False
     options_class = MonteCarloOptions
     capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, densities=False,
                                 resume=False)
@@ -45,17 +46,19 @@ class MonteCarlo(Solver):
 
     def _pullback(self, native, report):
         _, q0, q0_err = self._run
-        summary = BackwardSummary(self._points(), q0, float(native.g_mean))
+        summary = BackwardSummary(self._points(), q0, float(native.g_mean), q0_stderr=q0_err)
         return summary, None, {"q0_stderr": q0_err, "mean_stderr": np.float64(native.g_stderr)}
 
 
 def summary_from_montecarlo(layer: MonteCarloLayer) -> LayerSummary:
-    """A sampled layer as a LayerSummary (its box spans the histogram's bins)."""
+    """A sampled layer as a LayerSummary (its box spans the histogram's bins),
+    with the standard errors of its means and histogram densities."""
     x = layer.marginal_x
     h = (x[:, -1:] - x[:, :1]) / max(x.shape[1] - 1, 1) if x.shape[1] > 1 else np.zeros((x.shape[0], 1))
     box = np.column_stack([x[:, 0] - h[:, 0] / 2, x[:, -1] + h[:, 0] / 2])
     mass = float(np.min(np.sum(layer.marginal_pdf * h, axis=1))) if np.all(np.isfinite(layer.marginal_pdf)) else 1.0
-    return LayerSummary(layer.mean, layer.cov, mass, x, layer.marginal_pdf, box)
+    return LayerSummary(layer.mean, layer.cov, mass, x, layer.marginal_pdf, box, mean_stderr=layer.mean_stderr,
+                        marginal_pdf_stderr=layer.marginal_stderr)
 
 
 def sample(case, opt, abscissae=None):
