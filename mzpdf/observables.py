@@ -24,6 +24,13 @@ class Observable:
     def check_width(self, width: int, key: str = "observable") -> None:
         """Raise :class:`CaseError` if ``g`` cannot act on ``width`` output neurons."""
 
+    def readout(self, width: int) -> tuple[np.ndarray, float]:
+        """``(a, c)`` with ``g(y) = a . y + c`` on ``width`` neurons (what the
+        closed-form tails of :mod:`mzpdf.tails` need); kinds that are not
+        linear raise :class:`CaseError`."""
+        raise CaseError("observable.kind", "must be a linear read-out (kind 'neuron' or 'linear') for "
+                        "observable.thresholds and observable.quantiles", self.kind)
+
 
 OBSERVABLES: Registry[type] = Registry("observable kind")
 
@@ -42,6 +49,12 @@ class NeuronObservable(Observable):
     def check_width(self, width, key="observable"):
         if not 0 <= self.index < width:
             raise CaseError(f"{key}.index", f"must be in [0, {width - 1}] (the last layer has {width} neurons)", self.index)
+
+    def readout(self, width):
+        self.check_width(width)
+        a = np.zeros(width)
+        a[self.index] = 1.0
+        return a, 0.0
 
     def to_dict(self):
         return {"kind": "neuron", "index": self.index}
@@ -65,6 +78,10 @@ class LinearObservable(Observable):
     def check_width(self, width, key="observable"):
         if self.coefficients.size != width:
             raise CaseError(f"{key}.coefficients", f"must have {width} entries (the last layer's width)", self.coefficients.tolist())
+
+    def readout(self, width):
+        self.check_width(width)
+        return self.coefficients.copy(), float(self.offset)
 
     def to_dict(self):
         return {"kind": "linear", "coefficients": self.coefficients.tolist(), "offset": self.offset}

@@ -145,6 +145,19 @@ class MZSummary:
         conditional expectation and the projected full one, with the case's
         memory and with every h.
     seconds : float
+    bound : (L, L) or None
+        ``[n, lag]``: bound on each kernel's norm (same norm as ``memory_norm``)
+        from one-layer factors: the streaming norm at lag 0, exit factor times
+        the kappas spanned times entry factor at lag >= 1.
+    memory_length : int
+        The largest lag the stored reduced recursion keeps (the given memory,
+        L - 1 for "full", the chosen one for "auto"; -1 if unknown).
+    truncation_estimate : (L,) or None
+        For memory h = 0 .. L-1, an upper bound on the largest L1 error of the
+        kept marginals (what ``memory = "auto"`` compares with ``tol``).
+    max_correlation : (L,) or None
+        Norm of the Koopman operator on zero-mean functions, L2(mu_{n+1}) to
+        L2(mu_n), per layer (NaN where not computed).
     """
 
     spec: dict
@@ -164,6 +177,10 @@ class MZSummary:
     backward_error: np.ndarray | None = None
     backward_truncation_error: np.ndarray | None = None
     seconds: float = 0.0
+    bound: np.ndarray | None = None
+    memory_length: int = -1
+    truncation_estimate: np.ndarray | None = None
+    max_correlation: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +210,13 @@ class Results:
         ``mass`` (L+1,), ``lost_mass`` (L+1,), ``duality_gap`` (L,),
         ``time_per_layer_s`` (L,), and solver-specific extras.
     wall_time_s : float
+    accepted : bool
+        Whether the run passed the solver's own accuracy checks
+        (``Solver.accuracy_problems``); ``reason`` says what failed.
+    reason : str
+    method_reason : str
+        Why the method was chosen (``solver.method = "auto"``), or that the
+        case named it.
     solution : mzpdf.solvers.Solution or None
         The solver's Solution (in memory only; not stored in result files).
     """
@@ -210,6 +234,9 @@ class Results:
     analysis: dict | None = None
     wall_time_s: float = 0.0
     solution: object = field(default=None, repr=False, compare=False)
+    accepted: bool = True
+    reason: str = ""
+    method_reason: str = ""
 
     @property
     def depth(self) -> int:

@@ -2,6 +2,7 @@
 structure leaves them as they are.
 
     python scripts/case_reference.py tests/data/case_reference.npz
+    python scripts/case_reference.py tests/data/case_reference.npz tail_risk   # add one new case
 
 runs every ``cases/*.toml`` (the widest TT case on 3 of its 10 layers, see
 ``OVERRIDES``) and stores, per case, each layer's mean, covariance, mass and
@@ -35,6 +36,8 @@ def headline(results) -> dict[str, np.ndarray]:
     if results.backward is not None:
         out["q0"] = results.backward.q0
         out["backward_mean"] = np.float64(results.backward.mean)
+    if results.backward is not None and getattr(results.backward, "exceedance", None) is not None:
+        out["exceedance"] = np.asarray(results.backward.exceedance)
     if results.mz is not None:
         out["mz_error"] = np.asarray(results.mz.error)
     return out
@@ -47,8 +50,11 @@ def run_case(path: Path):
 
 def main(argv: list[str]) -> int:
     target = Path(argv[1]) if len(argv) > 1 else ROOT / "tests" / "data" / "case_reference.npz"
-    arrays = {}
+    only = set(argv[2:])  # named cases are (re)computed and merged into the file's other cases, kept as they are
+    arrays = {k: v for k, v in np.load(target).items() if k.split("/")[0] not in only} if only else {}
     for path in sorted((ROOT / "cases").glob("*.toml")):
+        if only and path.stem not in only:
+            continue
         start = time.perf_counter()
         for name, value in headline(run_case(path)).items():
             arrays[f"{path.stem}/{name}"] = value

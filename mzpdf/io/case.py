@@ -55,6 +55,11 @@ class Case:
     output_path : str or None
     projection : ProjectionSpec or None
         The ``[projection]`` (Mori-Zwanzig reduction) to run after the solve.
+    max_lost_mass : float
+        ``solver.max_lost_mass``: a run whose discretization cut off more of
+        any layer's law fails its accuracy checks (exit status 3).
+    tails : TailSpec or None
+        ``observable.thresholds`` and ``observable.quantiles`` (:mod:`mzpdf.tails`).
     table : dict
         The effective case as plain data: the case after overrides, with the
         defaults of ``[case]``, ``[solver]`` and ``[montecarlo]`` written out
@@ -74,6 +79,8 @@ class Case:
     table: dict = field(default_factory=dict)
     projection: ProjectionSpec | None = None
     analysis: object = None
+    tails: object = None
+    max_lost_mass: float = DEFAULT_MAX_LOST_MASS
 
     @property
     def toml(self) -> str:
@@ -283,11 +290,17 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
                                           f"{method!r}: use 'cpu')", backend)
     solver = method_cls.options_class.from_dict(solver_table, "solver")
 
-    observable = points = None
+    observable = points = tails = None
     obs = _section(table, "observable")
     if obs is not None:
         obs = dict(obs)
         raw_points = obs.pop("points", None)
+        from ..tails import make_tails
+
+        tails = make_tails(obs.pop("thresholds", None), obs.pop("quantiles", None), "observable")
+        if tails is not None and "kind" not in obs:
+            raise CaseError("observable.kind", f"is required with {tails.key}: the exceedance probabilities "
+                            "are those of an observable g(X_L) ('neuron' or 'linear')")
         observable = make_observable(obs, "observable")
         observable.check_width(network.widths[-1])
         if raw_points is not None:
@@ -316,10 +329,11 @@ def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
     output_path = out.get("path")
     if output_path is not None and (not isinstance(output_path, str) or not output_path):
         raise CaseError("output.path", "must be a non-empty path string", output_path)
-    effective = _effective(table, {"name": name, "seed": seed}, {"method": method, "backend": backend}, solver,
+    effective = _effective(table, {"name": name, "seed": seed}, {"method": method, "backend": backend,
+                                                             "max_lost_mass": max_lost_mass}, solver,
                            montecarlo, projection, analysis)
     case = Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective,
-                projection, analysis)
+                projection, analysis, tails=tails, max_lost_mass=max_lost_mass)
     method_cls.check_case(case, CaseKeys(table["network"]))
     return case
 

@@ -117,6 +117,15 @@ def _move_no_clobber(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
+# The tails of an observable (observable.thresholds, observable.quantiles).
+_TAILS = {
+    "thresholds": "(T,) thresholds t of the exceedance probabilities",
+    "exceedance": "(T,) P(g(X_L) > t) under the input law",
+    "exceedance_error": "(T,) a bound on the error of each exceedance probability",
+    "quantile_levels": "(Q,) levels q of the quantiles",
+    "quantiles": "(Q,) t_q with P(g(X_L) <= t_q) = q",
+}
+
 _JOINT = ("(m,) abscissae of neuron 0", "(m,) abscissae of neuron 1",
           "(m, m) 2-D marginal density of neurons 0 and 1, [i, j] at (x[i], y[j])")
 
@@ -389,6 +398,7 @@ def describe(path) -> str:
                      f"estimate (max over layers): {np.max(err) if err.size else 0.0:.1e}")
     if r.backward is not None:
         lines.append(f"E[g(X_L)] = {r.backward.mean:.8g}")
+        lines += _describe_tails(r.backward)
         lines += _elide([f"  q0({_vector(p, 3)}) = {q:.8g}" for p, q in zip(r.backward.points, r.backward.q0)])
     if r.montecarlo is not None:
         lines.append(f"Monte Carlo reference: {r.montecarlo[0].samples} samples")
@@ -418,6 +428,18 @@ def describe(path) -> str:
             if "cutoff_depth" in a:
                 lines.append(f"  cut-off at depth {a['cutoff_depth']:.3g} (window {a['cutoff_window']:.3g} layers)")
     return "\n".join(lines)
+
+
+def _describe_tails(back) -> list[str]:
+    lines = []
+    if back.thresholds is not None and np.size(back.thresholds):
+        lines.append(f"  {'threshold t':>14} {'P(g > t)':>13} {'error bound':>12}")
+        lines += _elide([f"  {t:14.8g} {p:13.6e} {e:12.2e}" for t, p, e in
+                         zip(back.thresholds, back.exceedance, back.exceedance_error)])
+    if back.quantiles is not None and np.size(back.quantiles):
+        lines += _elide([f"  quantile at level {q:.12g}: {t:.10g}" for q, t in
+                         zip(back.quantile_levels, back.quantiles)])
+    return lines
 
 
 def _describe_mz(mz) -> list[str]:

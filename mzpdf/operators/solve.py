@@ -42,6 +42,32 @@ _MASS_LOSS_FACTOR = 100.0
 # Negative probability mass tolerated before a NumericalHealthWarning (the
 # transfer sums are sums of non-negative terms; any negative mass is a defect).
 _NEGATIVE_MASS_TOL = 1e-10
+# Mass per side and neuron the automatic boxes may cut when exceedance
+# probabilities are asked for (observable.thresholds / quantiles): a cut mass
+# m can change P(g > t) by at most m, so the default 1e-12 would swamp the
+# 1e-12 probabilities the tails are for; 1e-30 reaches ~11.3 std into gaussian
+# tails (the boxes grow by ~60 % over the default's 7 std) and keeps the cut
+# below 1e-16 relative down to P ~ 1e-14. Smaller probabilities make the
+# method tighten it further (threshold_tail).
+TAIL_WITH_THRESHOLDS = 1e-30
+# Tails below which 1 - cdf(z) cannot resolve the upper tail in double precision
+# (also the least lost mass worth a warning: lost_mass is summed from 1 - cdf).
+_CDF_RESOLUTION = 1e-14
+# Smallest tail handed to the box search (the noise quantiles underflow below).
+_SMALLEST_TAIL = 1e-300
+
+
+def threshold_tail(tail: float, cut_effect: float | None = None, allowed: float | None = None) -> float:
+    """The box tail of a solve with thresholds: ``min(tail, TAIL_WITH_THRESHOLDS)``,
+    and, when a solve with ``tail`` left a cut whose effect on some exceedance
+    was ``cut_effect`` while ``allowed`` was acceptable, that tail lowered in
+    proportion (with a factor 10 to spare), never below 1e-300."""
+    tail = min(tail, TAIL_WITH_THRESHOLDS)
+    if cut_effect is not None and allowed is not None and cut_effect > allowed:
+        tail = tail * 0.1 * allowed / cut_effect
+    return max(tail, _SMALLEST_TAIL)
+
+
 # Quadrature mass error |mass[n+1] - (mass[n] - lost_mass[n+1])| tolerated
 # before a MassLossWarning: beyond it the grid does not resolve the density
 # (too few nodes for the noise scale) and every moment is suspect.
@@ -176,7 +202,8 @@ class GridSolver:
     # -- forward ------------------------------------------------------------
     def propagate(self, network: Network, input_law: InputLaw,
                   progress: Callable[[int, int], None] | None = None, resume: list | None = None,
-                  on_layer: Callable[[int, dict], None] | None = None) -> ForwardSolution:
+                  on_layer: Callable[[int, dict], None] | None = None,
+                  boxes: list | None = None) -> ForwardSolution:
         """Densities of every layer: p_{n+1} = N_n p_n.
 
         ``resume`` holds the states of layers 1, 2, ... of an earlier,
@@ -184,6 +211,9 @@ class GridSolver:
         those layers are rebuilt from their boxes and nodal values instead of
         recomputed, which gives the same numbers. ``on_layer(n, state)`` is
         called after each computed layer n >= 1 (for checkpoints).
+        ``boxes`` (L+1 entries, (N_n, 2) each; entry 0 ignored for a point
+        input) fixes every layer's box, e.g. those of another solve, so that
+        two resolutions differ by their nodes only.
 
         Diagnostics: ``mass[n]`` is the quadrature mass of layer n;
         ``lost_mass[n]`` the mass cut by layer n's box (input tails for n = 0,
@@ -204,7 +234,8 @@ class GridSolver:
             points, weights, density = input_law.mean()[None, :], np.ones(1), None
             mass[0] = 1.0
         else:
-            grid = TensorGrid.from_box(self._box(input_law.box(opt.tail)), opt.nodes, opt.rule)
+            box0 = self._box(input_law.box(opt.tail)) if boxes is None else np.asarray(boxes[0], dtype=float)
+            grid = TensorGrid.from_box(box0, opt.nodes, opt.rule)
             density = GridFunction(grid, input_law.pdf(grid.points))
             points, weights = grid.points, grid.weights
             mass[0] = density.integral()
@@ -222,7 +253,8 @@ class GridSolver:
                 gap[n], lost[n + 1], seconds[n] = state["duality_gap"], state["lost_mass"], state["seconds"]
             else:
                 mapped = layer.forward(points)
-                target = TensorGrid.from_box(self._target_box(layer, mapped, coeffs), opt.nodes, opt.rule)
+                box = self._target_box(layer, mapped, coeffs) if boxes is None else np.asarray(boxes[n + 1], float)
+                target = TensorGrid.from_box(box, opt.nodes, opt.rule)
                 t = assemble_transition(layer, points, weights, target, self._algorithm)
                 out = t.forward_sum(coeffs)
                 rng = np.random.default_rng([12345, n])  # test functions of the duality check only
@@ -275,7 +307,10 @@ class GridSolver:
             mass, _ = np.histogram(f[:, k], bins=edges, weights=c)
             lows, highs = edges[:-1], edges[1:]
             below = lambda b: mass @ cdf(b - lows) - tail  # noqa: E731
-            above = lambda b: mass @ (1.0 - cdf(b - highs)) - tail  # noqa: E731
+            if tail < _CDF_RESOLUTION:  # 1 - cdf is 0 there: the upper tail by symmetry of the noise
+                above = lambda b: mass @ cdf(highs - b) - tail  # noqa: E731
+            else:  # as the boxes of every stored reference result were chosen
+                above = lambda b: mass @ (1.0 - cdf(b - highs)) - tail  # noqa: E731
             box[k, 0] = _root(below, edges[0] - r[k], edges[-1])
             box[k, 1] = _root(above, edges[0], edges[-1] + r[k])
         return box
@@ -290,7 +325,7 @@ class GridSolver:
         if abs(qerr) > _QUADRATURE_MASS_TOL:
             warnings.warn(f"layer {n}: quadrature mass error {qerr:.3g} (too few solver.nodes for the noise scale?)",
                           MassLossWarning, stacklevel=3)
-        if lost > _MASS_LOSS_FACTOR * self.options.tail * width:
+        if lost > max(_MASS_LOSS_FACTOR * self.options.tail * width, _CDF_RESOLUTION):
             warnings.warn(f"layer {n}: mass {lost:.3g} left the box (solver.domain too small?)",
                           MassLossWarning, stacklevel=3)
 

@@ -76,6 +76,9 @@ class Capabilities:
         The ``solver.backend`` values it runs on.
     resume : bool
         Whether a killed run continues from layer checkpoints.
+    tails : bool
+        Whether it computes exceedance probabilities and quantiles to
+        relative accuracy (``observable.thresholds``, ``observable.quantiles``).
     """
 
     layer_kinds: tuple = ("dense", "residual")
@@ -88,6 +91,7 @@ class Capabilities:
     projections: tuple = ()
     backends: tuple = ("cpu",)
     resume: bool = True
+    tails: bool = False
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,18 @@ class Solution:
         n = range(self.depth + 1)[n]
         return self.solver._law(self, n)
 
+    def exceedance(self, g, t, error: bool = False):
+        """``P(g(X_L) > t)`` under the input law, (T,) for thresholds ``t``.
+
+        ``g`` is an observable (:mod:`mzpdf.observables`), its ``[observable]``
+        table, or None for the case's. With ``error`` also a bound on the
+        error of each probability: ``(probability, error)``."""
+        return self.solver._exceedance(self, g, np.atleast_1d(np.asarray(t, dtype=np.float64)), error)
+
+    def quantile(self, g, q) -> np.ndarray:
+        """Quantiles ``t_q`` with ``P(g(X_L) <= t_q) = q``, (Q,) for levels ``q`` in (0, 1)."""
+        return self.solver._quantile(self, g, np.atleast_1d(np.asarray(q, dtype=np.float64)))
+
 
 class Solver:
     """Base of every solution method (module doc). Subclasses set ``name``
@@ -288,6 +304,10 @@ class Solver:
                         f"{layer.n_in} to {layer.n_out} neurons)", [layer.n_in, layer.n_out])
         if case.observable is not None and not cap.backward:
             return "observable", f"is not computed by solver.method = {name!r}", case.observable.kind
+        tails = getattr(case, "tails", None)
+        if tails is not None and not cap.tails:
+            return (tails.key, f"is not computed by solver.method = {name!r} (exceedance probabilities and "
+                    "quantiles to relative accuracy need a method with the tails capability)", tails.value)
         if case.projection is not None and case.projection.kind not in cap.projections:
             allowed = f"one of {list(cap.projections)}" if cap.projections else "absent"
             return ("projection.kind" if cap.projections else "solver.method",
@@ -373,8 +393,37 @@ class Solver:
     def _reduce(self, solution: Solution, report):
         raise CaseError("projection", f"is not taken by solver.method = {self.name!r}", None)
 
+    def _exceedance(self, solution: Solution, g, t: np.ndarray, error: bool):
+        raise CaseError("observable.thresholds", f"is not computed by solver.method = {self.name!r} (methods "
+                        f"that compute it: {', '.join(_with_tails())})", t.tolist())
+
+    def _quantile(self, solution: Solution, g, q: np.ndarray):
+        raise CaseError("observable.quantiles", f"is not computed by solver.method = {self.name!r} (methods "
+                        f"that compute it: {', '.join(_with_tails())})", q.tolist())
+
     def _points(self) -> np.ndarray:
         return case_points(self.case)
+
+    # -- the solver's own accuracy checks -----------------------------------------------------------
+    def accuracy_problems(self, solution: Solution) -> list[str]:
+        """What of ``solution`` fails the method's own accuracy checks, one
+        sentence each naming the check and the numbers (empty: accepted).
+
+        Every method: the mass a layer's discretization cut off
+        (``lost_mass``) must not exceed ``solver.max_lost_mass``. A method
+        adds its own checks in :meth:`_accuracy_problems`."""
+        problems = []
+        lost = np.atleast_1d(np.asarray(solution.diagnostics.get("lost_mass", 0.0) if self.checks_lost_mass
+                                        else 0.0, dtype=np.float64))
+        limit = getattr(self.case, "max_lost_mass", DEFAULT_MAX_LOST_MASS)
+        if lost.size and not np.all(lost <= limit):
+            k = int(np.argmax(np.where(np.isfinite(lost), lost, np.inf)))
+            where = f" at layer {k}" if lost.size > 1 else ""
+            problems.append(f"lost mass {lost[k]:.3g}{where} is above solver.max_lost_mass = {limit:g}")
+        return problems + self._accuracy_problems(solution)
+
+    def _accuracy_problems(self, solution: Solution) -> list[str]:
+        return []
 
 
 def case_points(case) -> np.ndarray:
@@ -382,6 +431,10 @@ def case_points(case) -> np.ndarray:
     if case.points is None:
         return np.zeros((0, case.network.widths[0]))
     return np.asarray(case.points, dtype=np.float64)
+
+
+def _with_tails() -> list[str]:
+    return [name for name in SOLVERS if SOLVERS.get(name).capabilities.tails]
 
 
 def accepting(case) -> list[str]:

@@ -1,14 +1,39 @@
-"""``method = "grid"``: tensor grids (SPEC 3.1), :class:`mzpdf.operators.solve.GridSolver`."""
+"""``method = "grid"``: tensor grids (SPEC 3.1), :class:`mzpdf.operators.solve.GridSolver`.
+
+Tails (``observable.thresholds``, ``observable.quantiles``; :mod:`mzpdf.tails`):
+the last noise is integrated in closed form over the atoms ``w_j p_{L-1}(x_j)``
+of layer L-1's grid. With thresholds the boxes reach further into the tails
+(:func:`mzpdf.operators.solve.threshold_tail`; once more if a cut could still
+matter). The error bound of each probability is the difference to a second
+solve on the same boxes with fewer nodes (:data:`COARSE_FRACTION`), plus the
+mass the boxes cut times the largest survival any cut atom can have, plus a
+round-off allowance.
+"""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from ..memory import grid_bytes, numba_threads
 from ..results import BackwardSummary, LayerSummary
 from ..options import GridOptions
+from ..errors import CaseError
 from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, Solver
 
 JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
+# Nodes of the second solve behind an exceedance's error bound, as a fraction
+# of solver.nodes: coarse enough that its error dominates the fine solve's
+# under spectral convergence (so |fine - coarse| bounds the fine error), fine
+# enough to be resolved; costs about 0.75^(2N) of the solve for N neurons.
+COARSE_FRACTION = 0.75
+# Round-off allowance of an exceedance, relative to it: L + 1 chained
+# Nystrom sums of positive terms and a log-sum-exp, each ~1e-14 relative.
+ROUNDOFF_PER_LAYER = 1e-13
+# Share of an exceedance that the boxes' cut may account for before the boxes
+# are widened once more (and, if it still does, a warning): below the 1e-6
+# relative accuracy the tails are meant to reach.
+CUT_SHARE = 1e-6
 
 
 @SOLVERS.register("grid")
@@ -18,7 +43,18 @@ class Grid(Solver):
 
     name = "grid"
     options_class = GridOptions
-    capabilities = Capabilities(max_width=4, projections=("chorin", "mori"), backends=("cpu", "cuda"))
+    capabilities = Capabilities(max_width=4, projections=("chorin", "mori"), backends=("cpu", "cuda"), tails=True)
+
+    @classmethod
+    def _problem(cls, case, keys):
+        tails = getattr(case, "tails", None)
+        if tails is None:
+            return None
+        from ..tails import readout, tails_problem
+
+        a, _ = readout(case.observable, case.network.widths[-1])
+        reason = tails_problem(case.network[-1].noise, a)
+        return None if reason is None else (tails.key, reason, tails.value)
 
     @classmethod
     def estimate_bytes(cls, case) -> int:
@@ -36,11 +72,22 @@ class Grid(Solver):
                 "layers", case.solver.nodes)
 
     def _propagate(self, report, states, on_layer):
-        from ..operators.solve import GridSolver
+        from ..operators.solve import GridSolver, threshold_tail
 
-        self._solver = GridSolver(self.options, backend=self.case.backend)
-        return self._solver.propagate(self.case.network, self.case.input, progress=report, resume=states,
-                                      on_layer=on_layer)
+        case, tails = self.case, self.case.tails
+        extra = {} if tails is None else {"tail": threshold_tail(self.options.tail)}
+        self._solver = GridSolver(self.options, backend=case.backend, **extra)
+        native = self._solver.propagate(case.network, case.input, progress=report, resume=states, on_layer=on_layer)
+        if tails is not None and tails.thresholds.size:  # widen once more if the cut could still matter
+            prob = np.exp(self._log_tail(native, case.observable, tails.thresholds))
+            effect = self._cut(native) * self._sup_survival(case.observable, tails.thresholds)
+            share = np.where(prob > 0, effect / np.where(prob > 0, prob, 1.0), 0.0)  # P = 0: its bound says it
+            worst = int(np.argmax(share))
+            if share[worst] > CUT_SHARE:
+                tail = threshold_tail(self._solver.options.tail, effect[worst], CUT_SHARE * prob[worst])
+                self._solver = GridSolver(self.options, backend=case.backend, tail=tail)
+                native = self._solver.propagate(case.network, case.input, progress=report, on_layer=on_layer)
+        return native
 
     def _summarize(self, native) -> list:
         return summarize_forward(native, self.options.marginal_points)
@@ -63,9 +110,134 @@ class Grid(Solver):
     def _pullback(self, native, report):
         points = self._points()
         back = self._solver.pullback(native, self.case.observable, points if len(points) else None)
-        summary = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean)
+        tail_fields = {}
+        tails = self.case.tails
+        if tails is not None:
+            prob, err = self._exceedances(native, self.case.observable, tails.thresholds)
+            tail_fields = {"thresholds": tails.thresholds, "exceedance": prob, "exceedance_error": err,
+                           "quantile_levels": tails.quantiles,
+                           "quantiles": self._quantiles(native, self.case.observable, tails.quantiles)}
+            self._warn_cut(native, tails.thresholds, prob)
+        summary = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean, **tail_fields)
         gap = abs(back.mean - back.mean_forward) / max(abs(back.mean_forward), 1e-300)
         return summary, back, {"backward_duality_gap": np.float64(gap)}
+
+    # -- tails (module doc) ----------------------------------------------------------------------
+    def _exceedance(self, solution, g, t, error):
+        prob, err = self._exceedances(solution.native, self._observable(g), t)
+        return (prob, err) if error else prob
+
+    def _quantile(self, solution, g, q):
+        from ..tails import make_tails
+
+        make_tails(None, q.tolist(), "observable")  # the levels' rule, named
+        return self._quantiles(solution.native, self._observable(g), q)
+
+    def _observable(self, g):
+        if g is None:
+            if self.case.observable is None:
+                raise CaseError("observable", "must be given (the case has no [observable])")
+            return self.case.observable
+        if isinstance(g, dict):
+            from ..observables import make_observable
+
+            return make_observable(g)
+        return g
+
+    def _atoms(self, native, g):
+        """Weights (J,) and read-outs ``a . F(x_j) + c`` (J,) of layer L-1's
+        atoms, the read-out ``a`` and the last noise; refuses what has no
+        closed form."""
+        from ..tails import readout, tails_problem
+
+        layer = native.network[-1]
+        a, c = readout(g, layer.n_out)
+        reason = tails_problem(layer.noise, a)
+        if reason is not None:
+            raise CaseError("observable.thresholds", reason, layer.noise.kind)
+        L = native.depth
+        return native.source_coefficients(L - 1), native.transitions[L - 1].mapped @ a + c, a, layer.noise
+
+    def _log_tail(self, native, g, t, lower=False):
+        from ..tails import log_tail
+
+        w, m, a, noise = self._atoms(native, g)
+        return log_tail(w, m, noise, a, t, lower)
+
+    def _sup_survival(self, g, t):
+        from ..tails import readout, survival_bound
+
+        layer = self.case.network[-1]
+        a, c = readout(g, layer.n_out)
+        return survival_bound(layer, a, c, t)
+
+    def _cut(self, native) -> float:
+        """Mass the boxes of layers 0..L-1 cut (the input's tails and, per
+        layer, a union bound over neurons of the noise landing outside,
+        from the noise CDF on both sides without 1 - cdf), plus the negative
+        mass of the atoms: what the discretized law of X_{L-1} may miss."""
+        cut = float(native.diagnostics["lost_mass"][0])
+        for n in range(native.depth - 1):
+            t, noise = native.transitions[n], native.network[n].noise
+            box = t.target.box
+            out = noise.cdf(box[:, 0] - t.mapped) + noise.cdf(t.mapped - box[:, 1])
+            cut += float(np.abs(native.source_coefficients(n)) @ out.sum(axis=1))
+        w = native.source_coefficients(native.depth - 1)
+        return cut + float(-np.sum(np.minimum(w, 0.0)))
+
+    def _coarse(self, native):
+        """The solve on ``native``'s boxes with ``COARSE_FRACTION`` of its nodes (cached)."""
+        cached = getattr(self, "_coarse_cache", None)
+        if cached is not None and cached[0] is native:
+            return cached[1]
+        from ..operators.solve import GridSolver
+
+        nodes = max(2, int(round(COARSE_FRACTION * self.options.nodes)))
+        solver = GridSolver(self.options, backend=self.case.backend, nodes=nodes)
+        boxes = [None if d is None else d.grid.box for d in native.densities]
+        with warnings.catch_warnings():  # its health is the fine solve's, already reported
+            warnings.simplefilter("ignore")
+            coarse = solver.propagate(native.network, native.input_law, boxes=boxes)
+        self._coarse_cache = (native, coarse)
+        return coarse
+
+    def _exceedances(self, native, g, t):
+        """``P(g(X_L) > t)`` (T,) and the bound of its error (module doc)."""
+        t = np.asarray(t, dtype=np.float64)
+        if t.size == 0:
+            return np.zeros(0), np.zeros(0)
+        fine = np.exp(self._log_tail(native, g, t))
+        coarse_native = self._coarse(native)
+        coarse = np.exp(self._log_tail(coarse_native, g, t))
+        cut = max(self._cut(native), self._cut(coarse_native))
+        roundoff = ROUNDOFF_PER_LAYER * (native.depth + 1) * fine
+        return fine, np.abs(fine - coarse) + cut * self._sup_survival(g, t) + roundoff
+
+    def _quantiles(self, native, g, q):
+        from ..tails import invert_tail, log_tail
+
+        q = np.asarray(q, dtype=np.float64)
+        if q.size == 0:
+            return np.zeros(0)
+        w, m, a, noise = self._atoms(native, g)
+        mass = w[w > 0].sum()
+        center = float(w @ m / mass)
+        spread = float(np.sqrt(max(w @ (m - center) ** 2 / mass, 0.0) + a**2 @ noise.variance()))
+        return invert_tail(lambda s: log_tail(w, m, noise, a, [s])[0],
+                           lambda s: log_tail(w, m, noise, a, [s], lower=True)[0], q, center, spread)
+
+    def _warn_cut(self, native, t, prob):
+        from ..errors import MassLossWarning
+
+        if np.size(t) == 0:
+            return
+        effect = self._cut(native) * self._sup_survival(self.case.observable, t)
+        bad = (effect > CUT_SHARE * prob) & (prob > 0)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            warnings.warn(f"observable.thresholds[{i}] = {t[i]:g}: the boxes cut mass that may change "
+                          f"P = {prob[i]:.3g} by up to {effect[i]:.3g} (lower solver.tail, or give "
+                          "solver.domain = 'auto')", MassLossWarning, stacklevel=3)
 
     def _reduce(self, solution, report):
         from ..mz import reduce_network
