@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -35,10 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="result file (default: [output].path, else <case name>.h5)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a case entry (repeatable)")
+    _add_unset(run)
     run.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run of the same case from its layer checkpoints")
+    run.add_argument("--accept-inaccurate", action="store_true",
+                     help="exit 0 even when the run fails its own accuracy checks (the result file still says "
+                          "accepted = 0 and why)")
     run.add_argument("--strict", action="store_true",
                      help="fail (exit 1, no result file) on any numerical-health warning")
 
@@ -46,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("case", help="case file (TOML)")
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override a case entry (repeatable)")
+    _add_unset(val)
 
     info = sub.add_parser("info", help="summarize a result file")
     info.add_argument("result", help="HDF5 result file")
@@ -70,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_unset(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--unset", dest="unset", action="append", default=[], metavar="SECTION.KEY",
+                        help="remove a case entry before the --set overrides and validation (repeatable; a key "
+                             "the case does not hold is an error)")
+
+
 def _output_path(case, explicit: str | None) -> tuple[Path, str]:
     """The result path and the option or case key it came from (relative paths
     are relative to the current directory)."""
@@ -85,7 +97,7 @@ def _cmd_run(args) -> int:
     from .io.checkpoint import Checkpoint
     from .memory import check_memory
 
-    case = load_case(args.case, args.overrides)
+    case = load_case(args.case, args.overrides, unset=args.unset)
     out, key = _output_path(case, args.output)
     if out.is_dir():
         raise CaseError(key, "must name a file, not a directory", str(out))
@@ -121,7 +133,7 @@ def _cmd_validate(args) -> int:
 
     from .memory import check_memory, format_bytes
 
-    case = load_case(args.case, args.overrides)
+    case = load_case(args.case, args.overrides, unset=args.unset)
     need = check_memory(case)  # the memory guard of `mzpdf run`: a case that cannot fit is not valid
     extras = [name for name, part in (("observable", case.observable), ("montecarlo", case.montecarlo))
               if part is not None]
@@ -200,6 +212,9 @@ def main(argv=None) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     command = {"run": _cmd_run, "validate": _cmd_validate, "info": _cmd_info, "plot": _cmd_plot,
                "sweep": _cmd_sweep}[args.command]
+    shown = warnings.showwarning
+    if not _debug():  # one line per warning for the command line; the Python API keeps Python's format
+        warnings.showwarning = _show_warning
     try:
         return command(args)
     except CaseError as err:
@@ -219,6 +234,18 @@ def main(argv=None) -> int:
             text = f"{type(err).__name__}: {err} (set MZPDF_DEBUG=1 for a traceback)"
         print(f"mzpdf: error: {_one_line(text)}", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` of the command line: ``mzpdf: warning: <message>``
+    on one line, without the file, line number or source line."""
+    stream = sys.stderr if file is None else file
+    try:
+        stream.write(f"mzpdf: warning: {_one_line(str(message))}\n")
+    except (AttributeError, OSError):  # no stream to write to (closed stderr): as Python does, say nothing
+        pass
 
 
 def _one_line(text: str) -> str:

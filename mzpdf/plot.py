@@ -17,6 +17,14 @@ file                   what it shows
                        per layer, with the kappa bound's slope
 =====================  =====================================================
 
+Every figure keeps to a few rules a reviewer can rely on: at most four panels
+a row and a bounded aspect ratio; a legend entry for each thing drawn and for
+nothing that is not (a slope that would fall outside the axes is stated in a
+note instead); colour tied to the layer, with a colour bar, where curves of
+several layers share an axis; values below round-off (``_ROUND_OFF`` of the
+largest) left out instead of drawn as structure; integer ticks on layer and
+lag axes; and a visible note on the figure for every layer it skips and why.
+
 A figure is drawn only when the result holds its data. :func:`figures`
 returns the matplotlib figures (for notebooks and tests), :func:`plot_results`
 writes them.
@@ -33,6 +41,59 @@ __all__ = ["figures", "plot_results"]
 
 _MAX_NEURONS = 6
 _MAX_LAYERS = 6
+_MAX_COLS = 4  # panels a row
+_MAX_WIDTH_IN = 16.0  # inches; with _MAX_ASPECT, no figure becomes a strip
+_MAX_ASPECT = 3.0  # width / height of a figure
+# Relative size below which a value is round-off, not structure: float64
+# arithmetic leaves ~1e-16 of the largest norm behind in a kernel that vanishes
+# exactly (linear-gaussian nets), far below any kernel a computation resolves.
+_ROUND_OFF = 1e-12
+_NOTE = {"fontsize": "small", "color": "0.25", "ha": "left", "va": "bottom"}
+
+
+def _panels(n: int, width: float, height: float, **kwargs):
+    """A figure of ``n`` panels, at most ``_MAX_COLS`` a row, each about
+    ``width`` x ``height`` inches, the whole capped in width and aspect ratio.
+    Returns the figure and the list of its ``n`` axes (spare cells removed)."""
+    import matplotlib.pyplot as plt
+
+    cols = max(1, min(n, _MAX_COLS))
+    rows = -(-max(n, 1) // cols)
+    w = min(width * cols + 0.6, _MAX_WIDTH_IN)
+    h = max(height * rows + 0.9, w / _MAX_ASPECT)
+    fig, axes = plt.subplots(rows, cols, figsize=(w, h), squeeze=False, **kwargs)
+    for ax in axes.ravel()[n:]:
+        fig.delaxes(ax)
+    return fig, list(axes.ravel()[:n])
+
+
+def _note(fig, lines: list[str]) -> None:
+    """Write ``lines`` at the bottom left of ``fig`` (skipped layers, values
+    left out), leaving room for them below the panels."""
+    if lines:
+        fig.text(0.01, 0.005, "\n".join(lines), gid="note", **_NOTE)
+
+
+def _layout(fig, notes: list[str], right: float = 1.0) -> None:
+    """Notes at the bottom, then the panels fitted above them and left of ``right``."""
+    _note(fig, notes)
+    fig.tight_layout(rect=(0, min(0.045 * len(notes), 0.3), right, 1))
+
+
+def _integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _above_roundoff(values, scale: float | None = None) -> np.ndarray:
+    """Mask of the finite entries of ``values`` above ``_ROUND_OFF`` times
+    ``scale`` (default: the largest finite magnitude)."""
+    v = np.abs(np.asarray(values, dtype=float))
+    ok = np.isfinite(v)
+    if scale is None:
+        scale = float(v[ok].max()) if ok.any() else 0.0
+    return ok & (v > _ROUND_OFF * scale) & (v > 0)
 
 
 def figures(results: Results) -> dict:
@@ -72,95 +133,117 @@ def plot_results(results: Results, path) -> list[Path]:
 
 
 def _overview(results: Results):
-    import matplotlib.pyplot as plt
-
     a = results.analysis or {}
     extra = [f for f, key in ((_distances, "tv"), (_variance, "q_measured")) if key in a]
     panels = 1 + (2 if results.mz is not None else 0) + len(extra)
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.0), squeeze=False)
-    axes = axes[0]
+    fig, axes = _panels(panels, 5.0, 3.9)
+    notes = []
     _marginals(axes[0], results)
     if results.mz is not None:
-        _memory(axes[1], results.mz)
+        notes += _memory(axes[1], results.mz)
         _reduced(axes[2], results)
     for ax, draw in zip(axes[panels - len(extra):], extra):
         draw(ax, a)
     fig.suptitle(f"{results.case_name} ({results.method}, {results.depth} layers)")
-    fig.tight_layout()
+    _layout(fig, notes)
     return fig
 
 
 def _ridgeline(r: Results):
-    """One column per neuron; layers stacked upward, each scaled to its own peak."""
+    """One panel per neuron; layers stacked upward, each scaled to its own peak
+    and coloured by layer (colour bar)."""
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
 
     width = max(layer.marginal_x.shape[0] for layer in r.forward)
     cols = min(width, _MAX_NEURONS)
-    fig, axes = plt.subplots(1, cols, figsize=(3.4 * cols + 0.6, 1.0 + 0.55 * (r.depth + 1)), squeeze=False,
-                             sharey=True)
-    for k, ax in enumerate(axes[0]):
+    fig, axes = _panels(cols, 3.4, 0.9 + 0.45 * (r.depth + 1), sharey=True)
+    cmap, norm = plt.get_cmap("viridis"), Normalize(0, max(r.depth, 1))
+    skipped = {}
+    for k, ax in enumerate(axes):
         for n, layer in enumerate(r.forward):
-            if k >= layer.marginal_x.shape[0] or not np.all(np.isfinite(layer.marginal_pdf[k])):
+            if k >= layer.marginal_x.shape[0]:
+                continue
+            if not np.all(np.isfinite(layer.marginal_pdf[k])):
+                skipped[n] = "a point law (no density)"
                 continue
             x, pdf = layer.marginal_x[k], layer.marginal_pdf[k]
             scale = 0.9 / max(float(pdf.max()), 1e-300)
-            line, = ax.plot(x, n + scale * pdf, lw=1.2)
-            ax.fill_between(x, n, n + scale * pdf, color=line.get_color(), alpha=0.25)
+            colour = cmap(norm(n))
+            ax.plot(x, n + scale * pdf, lw=1.2, color=colour, label="density" if n == r.depth else None)
+            ax.fill_between(x, n, n + scale * pdf, color=colour, alpha=0.25)
             if r.montecarlo is not None and n < len(r.montecarlo):
                 mc = r.montecarlo[n]
                 hit = mc.marginal_pdf[k] > 0
-                ax.plot(mc.marginal_x[k][hit], n + scale * mc.marginal_pdf[k][hit], ".", ms=1.5, color="k")
+                ax.plot(mc.marginal_x[k][hit], n + scale * mc.marginal_pdf[k][hit], ".", ms=1.5, color="k",
+                        label="Monte Carlo histogram" if n == r.depth else None)
         ax.set(title=f"neuron {k}", xlabel="x")
         ax.set_yticks(range(r.depth + 1))
-    axes[0][0].set_ylabel("layer")
-    note = "; dots: Monte Carlo" if r.montecarlo is not None else ""
+        ax.set_ylim(-0.1, r.depth + 1.3)  # headroom for the legend above the top layer
+        if k % _MAX_COLS == 0:
+            ax.set_ylabel("layer")
+    axes[0].legend(fontsize="x-small", loc="upper left")
     more = f", first {cols} of {width} neurons" if width > cols else ""
-    fig.suptitle(f"{r.case_name}: marginal densities by layer, each scaled to its peak{more}{note}")
-    fig.tight_layout()
+    fig.suptitle(f"{r.case_name}: marginal densities by layer, each scaled to its peak{more}")
+    _layout(fig, [f"layer {n} not drawn: {why}" for n, why in sorted(skipped.items())], right=0.92)
+    bottom = axes[-1].get_position().y0
+    cax = fig.add_axes((0.935, bottom, 0.012, axes[0].get_position().y1 - bottom), label="<colorbar>")
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label="layer")
+    _integer_ticks(bar.ax.yaxis)
     return fig
 
 
 def _joint(r: Results):
-    import matplotlib.pyplot as plt
-
-    layers = [(n, layer) for n, layer in enumerate(r.forward) if layer.joint is not None]
+    layers, notes = [], []
+    for n, layer in enumerate(r.forward):
+        if layer.joint is not None:
+            layers.append((n, layer))
+        else:
+            why = ("one neuron" if layer.marginal_x.shape[0] < 2 else
+                   "a point law" if not np.all(np.isfinite(layer.marginal_pdf)) else "no 2-D marginal stored")
+            notes.append(f"layer {n} not drawn: {why}")
     if len(layers) > _MAX_LAYERS:  # the first, the last, and evenly spaced ones between
         pick = np.unique(np.linspace(0, len(layers) - 1, _MAX_LAYERS).round().astype(int))
+        left = [n for i, (n, _) in enumerate(layers) if i not in set(pick)]
+        notes.append(f"layer{'s' if len(left) > 1 else ''} {', '.join(map(str, left))} not drawn: {len(pick)} of "
+                     f"{len(layers)} layers shown")
         layers = [layers[i] for i in pick]
-    cols = min(len(layers), 3)
-    rows = -(-len(layers) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 0.6, 3.2 * rows + 0.4), squeeze=False)
-    for ax in axes.ravel()[len(layers):]:
-        ax.set_axis_off()
-    for ax, (n, layer) in zip(axes.ravel(), layers):
+    fig, axes = _panels(len(layers), 3.6, 3.2)
+    for ax, (n, layer) in zip(axes, layers):
         x, y, pdf = layer.joint
         mesh = ax.pcolormesh(x, y, np.maximum(pdf, 0.0).T, shading="auto", cmap="viridis")
         ax.set(title=f"layer {n}", xlabel="neuron 0", ylabel="neuron 1")
-        fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04)
+        fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04, label="density")
     fig.suptitle(f"{r.case_name}: 2-D marginal density of neurons 0 and 1")
-    fig.tight_layout()
+    _layout(fig, notes)
     return fig
 
 
 def _q0(r: Results):
     """q0 against the position along the line through the points (their
-    projection on the first principal direction), Monte Carlo beside it."""
-    import matplotlib.pyplot as plt
-
+    projection on the first principal direction), as points (with 95 %
+    intervals where the method gives a standard error), Monte Carlo beside it."""
     pts, q0 = r.backward.points, r.backward.q0
     centred = pts - pts.mean(axis=0)
     direction = np.linalg.svd(centred, full_matrices=False)[2][0] if len(pts) > 1 else np.ones(pts.shape[1])
     s = centred @ direction
     order = np.argsort(s)
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    ax.plot(s[order], q0[order], "o-", label=f"{r.method} solver")
+    fig, (ax,) = _panels(1, 6.0, 3.6)
+    err = _stderr(getattr(r.backward, "q0_stderr", None), r.diagnostics.get("q0_stderr"), q0)
+    if err is None:
+        ax.plot(s[order], q0[order], "o", ls="none", label=f"{r.method} solver")
+    else:
+        ax.errorbar(s[order], q0[order], yerr=1.96 * err[order], fmt="o", ls="none", capsize=3,
+                    label=f"{r.method} solver (95 % interval)")
     mc = r.montecarlo_backward
     if mc is not None and len(mc.q0) == len(q0):
-        err = 1.96 * r.montecarlo_backward_stderr if r.montecarlo_backward_stderr is not None else None
-        ax.errorbar(s[order], mc.q0[order], yerr=None if err is None else err[order], fmt="s", ms=4, capsize=3,
-                    mfc="none", label="Monte Carlo (95 % interval)")
+        mc_err = _stderr(r.montecarlo_backward_stderr, None, mc.q0)
+        ax.errorbar(s[order], mc.q0[order], yerr=None if mc_err is None else 1.96 * mc_err[order], fmt="s", ms=4,
+                    ls="none", capsize=3, mfc="none",
+                    label="Monte Carlo" + ("" if mc_err is None else " (95 % interval)"))
     start, end = pts[order[0]], pts[order[-1]]
-    ax.set(title=f"{r.case_name}: q0(x) = E[g(X_L) | X_0 = x] along the points",
+    ax.set(title=f"{r.case_name}: q0(x) = E[g(X_L) | X_0 = x] at the points",
            xlabel=f"position along the line from {np.round(start, 2).tolist()} to {np.round(end, 2).tolist()}",
            ylabel="q0")
     ax.legend(fontsize="small")
@@ -168,25 +251,19 @@ def _q0(r: Results):
     return fig
 
 
-def _memory_figure(r: Results):
-    import matplotlib.pyplot as plt
+def _stderr(first, second, like) -> np.ndarray | None:
+    """The first of ``first``, ``second`` that is a finite array shaped like ``like``."""
+    for err in (first, second):
+        if err is not None and np.shape(err) == np.shape(like) and np.all(np.isfinite(err)):
+            return np.asarray(err, dtype=float)
+    return None
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
-    _memory(ax, r.mz)
-    norms = r.mz.memory_norm
-    first = norms[-1, 1] if norms.shape[0] > 1 else np.nan
-    if np.isfinite(first) and first > 0:  # slopes kappa^(lag - 1) through the deepest layer's lag-1 norm
-        lags = np.arange(1, norms.shape[0])
-        for values, style, what in ((r.mz.kappa, "k--", "measured kappa"), (r.mz.kappa_bound, "k:", "a-priori bound")):
-            v = np.asarray(values, dtype=float)
-            v = v[np.isfinite(v)]
-            if v.size and v.max() < 1.0:
-                ax.semilogy(lags, first * v.max() ** (lags - 1), style, label=f"{what} {v.max():.2g}")
-            elif v.size:
-                ax.plot([], [], style, label=f"{what} {v.max():.2g} (>= 1: no decay promised)")
-        ax.legend(fontsize="x-small", ncol=2)
+
+def _memory_figure(r: Results):
+    fig, (ax,) = _panels(1, 6.0, 4.0)
+    notes = _memory(ax, r.mz, slopes=True)
     fig.suptitle(r.case_name)
-    fig.tight_layout()
+    _layout(fig, notes)
     return fig
 
 
@@ -205,18 +282,72 @@ def _marginals(ax, r: Results) -> None:
     ax.legend(fontsize="small")
 
 
-def _memory(ax, mz) -> None:
-    norms = mz.memory_norm
-    for n in range(norms.shape[0]):
+def _memory(ax, mz, slopes: bool = False) -> list[str]:
+    """Memory kernel norms against lag (log scale), one colour per layer with a
+    colour bar; norms below round-off of the largest norm (lag 0 included) are
+    left out. With ``slopes``, the lines kappa^(lag - 1) through the deepest
+    layer's lag-1 norm, kept inside the axes. Returns notes for the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    norms = np.asarray(mz.memory_norm, dtype=float)
+    L = norms.shape[0]
+    finite = np.abs(norms[np.isfinite(norms)])
+    scale = float(finite.max()) if finite.size else 0.0
+    cmap, norm = plt.get_cmap("viridis"), Normalize(1, max(L, 2))
+    notes, shown, below = [], [], 0
+    for n in range(L):
         lags = np.arange(1, n + 1)
         row = norms[n, 1 : n + 1]
-        ok = np.isfinite(row) & (row > 0)
+        ok = _above_roundoff(row, scale)
+        below += int(np.sum(np.isfinite(row) & ~ok))
         if ok.any():
-            ax.semilogy(lags[ok], row[ok], "o-", ms=3, label=f"layer {n + 1}")
+            ax.semilogy(lags[ok], row[ok], "o-", ms=3, color=cmap(norm(n + 1)))
+            shown.append(row[ok])
     ax.set(title=f"memory kernel norm ({mz.norm}); fitted rate {mz.decay_rate:.2g}", xlabel="lag",
            ylabel="norm")
-    if norms.shape[0] > 1:
-        ax.legend(fontsize="x-small", ncol=2)
+    _integer_ticks(ax.xaxis)
+    if L > 1:
+        bar = ax.figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="layer", fraction=0.05, pad=0.02)
+        _integer_ticks(bar.ax.yaxis)
+    if below:
+        notes.append(f"{below} memory norms below round-off ({_ROUND_OFF:g} of the largest, {scale:.2g}) not drawn")
+    if not shown:
+        ax.set_xlim(0.5, max(L - 0.5, 1.5))
+        if below and scale > 0:  # where round-off starts, so that the empty panel says what it left out
+            level = _ROUND_OFF * scale
+            ax.axhline(level, color="grey", ls=":", label=f"round-off level ({_ROUND_OFF:g} of {scale:.2g})")
+            ax.set_ylim(level / 1e3, level * 1e3)
+            ax.legend(fontsize="x-small")
+        else:
+            ax.set_yscale("linear")
+            ax.set_ylim(0, 1)
+        ax.text(0.5, 0.5, "every memory kernel is below round-off" if below else "no memory kernel (one layer)",
+                transform=ax.transAxes, ha="center", va="center")
+        return notes
+    data = np.concatenate(shown)
+    low, high = float(data.min()), float(data.max())
+    if slopes and L > 1:
+        first = norms[-1, 1]
+        lags = np.arange(1, L)
+        for values, style, what in ((mz.kappa, "k--", "measured kappa"), (mz.kappa_bound, "k:", "a-priori bound")):
+            v = np.asarray(values, dtype=float)
+            v = v[np.isfinite(v)]
+            if not v.size:
+                continue
+            if not (v.max() < 1.0 and np.isfinite(first) and first > _ROUND_OFF * scale):
+                notes.append(f"{what} {v.max():.2g}: " + ("no decay promised (>= 1)" if v.max() >= 1.0 else
+                                                            "no lag-1 norm of the deepest layer to start its slope"))
+                continue
+            line = first * v.max() ** (lags - 1)
+            keep = line >= low / 10  # a slope is drawn where it meets the data's decades, not far below them
+            ax.semilogy(lags[keep], line[keep], style, label=f"{what} {v.max():.2g}: slope kappa^(lag-1)")
+            high = max(high, float(line[keep].max()))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small")
+    ax.set_ylim(low / 3, high * 3)
+    return notes
 
 
 def _reduced(ax, r: Results) -> None:
@@ -238,6 +369,7 @@ def _distances(ax, a: dict) -> None:
         ax.axvline(a["cutoff_depth"], color="grey", ls=":", label=f"cut-off {a['cutoff_depth']:.2g}")
     ax.set(title="distance to the reference layer (largest over neurons)", xlabel="layer", ylabel="distance",
            ylim=(0, 1.05))
+    _integer_ticks(ax.xaxis)
     ax.legend(fontsize=8)
 
 
@@ -246,5 +378,6 @@ def _variance(ax, a: dict) -> None:
     ax.plot(depth, a["q_measured"], "o-", label="this width (solver)")
     ax.plot(depth, a["q_mean_field"], "s--", label="mean field")
     ax.set(title="pre-activation variance q_l", xlabel="layer", ylabel="q")
+    _integer_ticks(ax.xaxis)
     ax.legend(fontsize=8)
 

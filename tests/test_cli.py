@@ -239,3 +239,58 @@ def test_info_on_foreign_file_exits_1_with_one_line(tmp_path, capsys, content):
     assert main(["info", str(bad)]) == 1
     captured = capsys.readouterr()
     assert str(bad) in _one_error_line(captured.err) and captured.out == ""
+
+
+# -- --unset and one-line warnings (issue 28) -------------------------------------
+
+def test_unset_removes_a_key_before_validation(case_file, capsys):
+    """Oracle: the case without [observable] is valid and `validate` no longer lists it; the same key
+    removed through load_case(unset=) leaves a case whose observable is None."""
+    assert main(["validate", str(case_file)]) == 0
+    assert ", observable" in capsys.readouterr().out
+    assert main(["validate", str(case_file), "--unset", "observable"]) == 0
+    assert "observable" not in capsys.readouterr().out
+    from mzpdf.io.case import load_case
+    assert load_case(case_file, unset=["observable"]).observable is None
+
+
+def test_unset_then_set_replaces_an_option(case_file, tmp_path, capsys):
+    """--unset solver.nodes lets a method without that option run (the case file's nodes would be
+    refused by method montecarlo, exit 2, without it); the run writes its file."""
+    out = tmp_path / "mc.h5"
+    argv = ["run", str(case_file), "-o", str(out), "--quiet", "--set", 'solver.method="montecarlo"',
+            "--set", "solver.samples=2000"]
+    assert main(argv) == 2 and "solver.nodes" in capsys.readouterr().err and not out.exists()
+    assert main(argv + ["--unset", "solver.nodes"]) == 0
+    assert read_results(out).method == "montecarlo"
+
+
+@pytest.mark.parametrize("key", ["solver.no_such_key", "montecarlo", "network.layers[5].bias"])
+def test_unset_of_a_missing_key_exits_2_naming_it(case_file, capsys, key):
+    assert main(["validate", str(case_file), "--unset", key]) == 2
+    err = _one_error_line(capsys.readouterr().err)
+    assert key in err and "not in the case" in err
+
+
+def test_unset_of_a_malformed_key_exits_2(case_file, capsys):
+    assert main(["validate", str(case_file), "--unset", "solver.nodes=3"]) == 2
+    assert "--unset" in _one_error_line(capsys.readouterr().err)
+
+
+def test_warnings_are_one_line_without_paths(case_file, tmp_path, capsys):
+    """A run with 4 nodes a neuron warns (quadrature mass error); each warning is printed as exactly
+    `mzpdf: warning: <message>` with no file path, line number or source line, and Python's own
+    warnings.showwarning is back in place after main returns (the Python API is unchanged)."""
+    import warnings
+
+    before = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code = main(["run", str(case_file), "-o", str(tmp_path / "w.h5"), "--quiet", "--set", "solver.nodes=4"])
+    assert code == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines, "the 4-node run was expected to warn"
+    for line in lines:
+        assert line.startswith("mzpdf: warning: "), line
+        assert ".py" not in line and "warnings.warn" not in line, line
+    assert warnings.showwarning is before

@@ -112,3 +112,180 @@ def test_joint_marginal_integrates_to_the_one_dimensional_marginal(results, name
         ref = np.interp(x, layer.marginal_x[0], layer.marginal_pdf[0])
         # trapezoid on 81 points and linear interpolation: ~1e-3 of the peak
         assert np.max(np.abs(m0 - ref)) < 5e-3 * ref.max()
+
+
+# --- Figures a reviewer can trust (issue 28) -----------------------------------------------------------
+# A hand-built result, independent of any solver, holds every situation the rules are about: a point
+# input (layer 0 has no density: ridgeline and joint must say they skip it), a layer of one neuron (the
+# joint figure skips it), memory norms of 1e-16 (round-off, must not be drawn) beside real ones, a
+# measured kappa >= 1 (no slope to draw: a note, not a legend entry) and a bound < 1 (a slope that must
+# lie inside the axes), q0 with standard errors (error bars, no joining line), and depth analysis.
+# Each check below fails on the figures as they were before issue 28 (stated per check).
+
+from mzpdf.results import BackwardSummary, LayerSummary, MonteCarloLayer, MZSummary, Results  # noqa: E402
+from mzpdf.plot import _ROUND_OFF  # noqa: E402
+
+HAND_WIDTHS = [2, 2, 1, 2, 2, 2, 2]  # layer 2 has one neuron
+HAND_M = 41
+
+
+def _hand_results() -> Results:
+    rng = np.random.default_rng(28)
+    forward, mc = [], []
+    for n, w in enumerate(HAND_WIDTHS):
+        x = np.tile(np.linspace(-3, 3, HAND_M), (w, 1))
+        pdf = np.exp(-0.5 * (x - 0.1 * n) ** 2) / np.sqrt(2 * np.pi)
+        if n == 0:
+            pdf = np.full((w, HAND_M), np.inf)  # a point input: no density
+        g = np.linspace(-3, 3, 21)
+        joint = (g, g, np.outer(np.exp(-g ** 2 / 2), np.exp(-g ** 2 / 2)) / (2 * np.pi)) if w == 2 and n else None
+        forward.append(LayerSummary(np.zeros(w), np.eye(w), 1.0, x, pdf, np.tile([-3.0, 3.0], (w, 1)), joint))
+        mc.append(MonteCarloLayer(np.zeros(w), np.full(w, 0.01), np.eye(w), x, np.nan_to_num(pdf, posinf=0.0),
+                                  np.full((w, HAND_M), 0.01), 1000))
+    L = len(HAND_WIDTHS) - 1
+    norms = np.full((L, L), np.nan)
+    for n in range(L):
+        norms[n, : n + 1] = 0.8 * 0.4 ** np.arange(n + 1)
+    norms[1, 1] = 3e-16  # round-off of a vanishing kernel
+    norms[2, 1:3] = 1e-17
+    points = np.array([[0.0, 0.0], [0.5, -0.5], [1.0, -1.0], [-1.0, 1.0]])
+    mz = MZSummary(spec={"kind": "chorin", "keep": [0], "reference": "gaussian", "memory": "full", "tol": 1e-3},
+                   kept=np.array([0]), norm="L1", memory_norm=norms, kappa=np.full(L, 1.7),
+                   kappa_bound=np.full(L, 0.5), dobrushin=np.full(L, 0.5), canonical_correlation=np.full(L, np.nan),
+                   decay_rate=0.4, reduced_x=[layer.marginal_x[:1] for layer in forward],
+                   reduced_pdf=[layer.marginal_pdf[:1] for layer in forward], error=np.full(L + 1, 1e-4),
+                   truncation_error=np.full((L, L + 1), 1e-4), min_memory=1)
+    analysis = {"tv": np.linspace(1, 0, L + 1), "hellinger": np.linspace(0.8, 0, L + 1), "cutoff_depth": 3.0,
+                "q_measured": np.linspace(0.5, 0.7, L), "q_mean_field": np.linspace(0.5, 0.75, L)}
+    return Results(case_name="hand", case_toml="", method="grid", forward=forward,
+                   backward=BackwardSummary(points, rng.standard_normal(4), 0.1, q0_stderr=np.full(4, 0.02)),
+                   montecarlo=mc, montecarlo_backward=BackwardSummary(points, rng.standard_normal(4), 0.1),
+                   montecarlo_backward_stderr=np.full(4, 0.03), mz=mz, analysis=analysis)
+
+
+@pytest.fixture(scope="module")
+def hand_figures():
+    figs = figures(_hand_results())
+    yield figs
+    for fig in figs.values():
+        plt.close(fig)
+
+
+def _panels_of(fig):
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def _notes(fig) -> str:
+    return "\n".join(t.get_text() for t in fig.texts)
+
+
+def test_hand_result_draws_every_figure(hand_figures):
+    assert set(hand_figures) == {"", "marginals", "joint", "q0", "memory"}
+
+
+@pytest.mark.parametrize("key", ["", "marginals", "joint", "q0", "memory"])
+def test_at_most_four_panels_a_row_and_bounded_size(hand_figures, key):
+    """Rows are the distinct panel tops; before, the overview of this result had 5 panels in one row
+    and the ridgeline was 21 x 3.2 inches (the 2310 x 352 px of the issue)."""
+    fig = hand_figures[key]
+    tops = [round(ax.get_position().y1, 3) for ax in _panels_of(fig)]
+    assert max(tops.count(t) for t in set(tops)) <= 4
+    w, h = fig.get_size_inches()
+    assert w <= 16.0 + 1e-9 and w / h <= 3.0 + 1e-9, (w, h)  # the caps of mzpdf.plot
+
+
+@pytest.mark.parametrize("key", ["", "marginals", "joint", "q0", "memory"])
+def test_axis_limits_finite(hand_figures, key):
+    for ax in _panels_of(hand_figures[key]):
+        assert np.all(np.isfinite(ax.get_xlim())) and np.all(np.isfinite(ax.get_ylim())), ax.get_title()
+
+
+def _visible(artist, ax) -> bool:
+    """Whether ``artist`` (a line) has a finite point inside the axes' limits."""
+    x, y = (np.asarray(v, dtype=float) for v in artist.get_data())
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    return bool(np.any(np.isfinite(x) & np.isfinite(y) & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)))
+
+
+@pytest.mark.parametrize("key", ["", "marginals", "q0", "memory"])
+def test_every_legend_entry_is_drawn(hand_figures, key):
+    """Each legend text is non-empty and names a line (or error-bar container) with a point inside the
+    axes. Before, the kappa >= 1 entry had an empty line (plot([], [])) and the slopes ran off-scale."""
+    legends = 0
+    for ax in _panels_of(hand_figures[key]):
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        legends += 1
+        texts = [t.get_text() for t in legend.get_texts()]
+        assert texts and all(t.strip() for t in texts)
+        drawn = {line.get_label() for line in ax.lines if _visible(line, ax)}
+        drawn |= {c.get_label() for c in ax.containers}  # error bars: their points are lines above
+        assert set(texts) <= drawn, (ax.get_title(), set(texts) - drawn)
+    assert legends >= 1
+
+
+def test_kappa_slope_inside_the_axes_and_kappa_above_one_is_a_note(hand_figures):
+    fig = hand_figures["memory"]
+    ax = _panels_of(fig)[0]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("a-priori bound 0.5") for t in texts)
+    assert not any("measured kappa" in t for t in texts)
+    assert "measured kappa 1.7: no decay promised" in _notes(fig)
+
+
+def test_round_off_is_not_drawn(hand_figures):
+    """No memory-norm point below _ROUND_OFF of the largest norm (0.8) is drawn; before, 3e-16 and 1e-17
+    were plotted on the log axis as if they were structure. The note counts the three left out."""
+    for key in ("", "memory"):
+        fig = hand_figures[key]
+        memory_axes = [ax for ax in _panels_of(fig) if ax.get_xlabel() == "lag"]
+        assert memory_axes
+        for ax in memory_axes:
+            for line in ax.lines:
+                y = np.asarray(line.get_ydata(), dtype=float)
+                assert np.all(y > _ROUND_OFF * 0.8), line.get_label()
+        assert "3 memory norms below round-off" in _notes(fig)
+
+
+def test_lag_and_layer_ticks_are_integers(hand_figures):
+    """MaxNLocator(integer=True) on lag and layer axes: every tick inside the limits is an integer."""
+    checked = 0
+    for fig in hand_figures.values():
+        for ax in _panels_of(fig):
+            if ax.get_xlabel() in ("lag", "layer"):
+                lo, hi = sorted(ax.get_xlim())
+                ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+                assert ticks and np.allclose(ticks, np.round(ticks)), (ax.get_title(), ticks)
+                checked += 1
+    assert checked >= 3  # two memory panels and the depth panels
+
+
+def test_layers_coloured_with_a_colour_bar(hand_figures):
+    """Ridgeline: each layer's curve has its own colour, shared across neurons, and a colour bar says
+    which; before, colours cycled per line with no bar."""
+    fig = hand_figures["marginals"]
+    assert any(ax.get_label() == "<colorbar>" and ax.get_ylabel() == "layer" for ax in fig.axes)
+    first = _panels_of(fig)[0]
+    colours = [tuple(line.get_color()) for line in first.lines if line.get_marker() in ("None", "", None)]
+    assert len(set(colours)) == len(colours) == len(HAND_WIDTHS) - 1  # layer 0 is a point law, skipped
+
+
+@pytest.mark.parametrize("key, expected", [("joint", ["layer 0 not drawn: a point law",
+                                                      "layer 2 not drawn: one neuron"]),
+                                           ("marginals", ["layer 0 not drawn: a point law"])])
+def test_skipped_layers_are_noted(hand_figures, key, expected):
+    notes = _notes(hand_figures[key])
+    for text in expected:
+        assert text in notes
+
+
+def test_q0_points_with_error_bars_not_joined(hand_figures):
+    """q0 is drawn as points with 95 % bars (1.96 x the stored stderr), never joined by a line."""
+    ax = _panels_of(hand_figures["q0"])[0]
+    solver = [c for c in ax.containers if c.get_label().startswith("grid solver")]
+    assert len(solver) == 1 and solver[0].has_yerr
+    for line in ax.lines:
+        assert line.get_linestyle() in ("None", "none", ""), line.get_label()
+    segments = solver[0].lines[2][0].get_segments()
+    assert np.allclose([s[1, 1] - s[0, 1] for s in segments], 2 * 1.96 * 0.02)

@@ -29,7 +29,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Case", "load_case", "loads_case", "parse_override", "apply_overrides"]
+__all__ = ["Case", "load_case", "loads_case", "parse_override", "apply_overrides", "remove_keys"]
 
 SECTIONS = ("case", "network", "input", "solver", "observable", "projection", "analysis", "montecarlo", "output")
 
@@ -88,7 +88,7 @@ class Case:
         return tomli_w.dumps(self.table)
 
 
-def load_case(source, overrides=(), base_dir: Path | None = None) -> Case:
+def load_case(source, overrides=(), base_dir: Path | None = None, unset=()) -> Case:
     """Read and validate a case file (a path) or a case table (a dict).
 
     Parameters
@@ -102,6 +102,10 @@ def load_case(source, overrides=(), base_dir: Path | None = None) -> Case:
     base_dir : Path, optional
         Directory against which relative paths in the case (``network.file``)
         are resolved; defaults to the case file's directory.
+    unset : iterable of str
+        Dotted keys (``"solver.max_rank"``, ``"network.layers[0].noise"``) to
+        remove from the case before the overrides are applied and the case is
+        validated (see :func:`remove_keys`).
 
     Returns
     -------
@@ -113,7 +117,7 @@ def load_case(source, overrides=(), base_dir: Path | None = None) -> Case:
         Naming the dotted key, the rule and the value.
     """
     if isinstance(source, dict):
-        return _build(_plain(source, ""), overrides, base_dir, "case")
+        return _build(_plain(source, ""), overrides, base_dir, "case", unset)
     path = Path(source)
     try:
         text = path.read_text()
@@ -121,7 +125,7 @@ def load_case(source, overrides=(), base_dir: Path | None = None) -> Case:
         raise CaseError(str(path), f"must be a readable case file ({err.strerror or err})") from None
     except UnicodeDecodeError:
         raise CaseError(str(path), "must be a UTF-8 TOML text file") from None
-    return _loads(text, overrides, base_dir or path.resolve().parent, path.stem, str(path))
+    return _loads(text, overrides, base_dir or path.resolve().parent, path.stem, str(path), unset)
 
 
 def loads_case(text: str, overrides=(), base_dir: Path | None = None, default_name: str = "case") -> Case:
@@ -129,14 +133,14 @@ def loads_case(text: str, overrides=(), base_dir: Path | None = None, default_na
     return _loads(text, overrides, base_dir, default_name, "case text")
 
 
-def _loads(text, overrides, base_dir, default_name: str, where: str) -> Case:
+def _loads(text, overrides, base_dir, default_name: str, where: str, unset=()) -> Case:
     if not isinstance(text, str):
         raise CaseError(where, "must be TOML text", text)
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise CaseError(where, f"must be valid TOML ({err})") from None
-    return _build(table, overrides, base_dir, default_name)
+    return _build(table, overrides, base_dir, default_name, unset)
 
 
 _PATH_PART = re.compile(r"([A-Za-z0-9_-]+)((?:\[\d+\])*)$")  # a TOML bare key, then [i]...
@@ -196,6 +200,39 @@ def apply_overrides(table: dict, overrides) -> dict:
             node = node[part]
         _check_step(node, path[-1], text)
         node[path[-1]] = value
+    return table
+
+
+def remove_keys(table: dict, keys) -> dict:
+    """A copy of ``table`` without the entries named by ``keys`` (dotted keys
+    such as ``"solver.max_rank"`` or ``"network.layers[0].noise"``, removed in
+    order; a table entry goes with everything below it).
+
+    Raises
+    ------
+    CaseError
+        With key ``"--unset"`` for a malformed key, and with the dotted key
+        itself ("is not in the case") for a key the case does not hold.
+    """
+    if isinstance(keys, str):  # one key given bare
+        keys = [keys]
+    table = _copy(table)
+    for text in keys:
+        try:
+            if not isinstance(text, str) or "=" in text:
+                raise CaseError("--unset", "", text)
+            path, _ = parse_override(f"{text}=0")
+        except CaseError:
+            raise CaseError("--unset", "must name a dotted key such as solver.max_rank or network.layers[0].noise",
+                            text) from None
+        node = table
+        for part in path:
+            held = node[part] if isinstance(part, str) and isinstance(node, dict) and part in node else (
+                node[part] if isinstance(part, int) and isinstance(node, list) and part < len(node) else None)
+            if held is None:
+                raise CaseError(text.strip(), "is not in the case, so --unset cannot remove it")
+            parent, node = node, held
+        del parent[path[-1]]
     return table
 
 
@@ -259,8 +296,8 @@ def _only(section: dict, name: str, allowed: tuple) -> None:
             raise CaseError(f"{name}.{key}", f"is not a key of [{name}] (valid: {sorted(allowed)})", section[key])
 
 
-def _build(table: dict, overrides, base_dir, default_name: str) -> Case:
-    table = apply_overrides(table, overrides)
+def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Case:
+    table = apply_overrides(remove_keys(table, unset), overrides)
     for name in table:
         if name not in SECTIONS:
             raise CaseError(name, f"is not a case section (valid: {list(SECTIONS)})", table[name])

@@ -16,6 +16,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ResultFileError
 from ..results import BackwardSummary, LayerSummary, MonteCarloLayer, MZSummary, Results
+from ._dimensions import attach_dimensions, is_index_scale
 
 __all__ = ["SCHEMA_VERSION", "write_results", "read_results", "describe"]
 
@@ -197,6 +198,11 @@ def _write(f: h5py.File, r: Results) -> None:
             diag.create_dataset(name, data=value, dtype=h5py.string_dtype()).attrs["description"] = text
         else:
             _dataset(diag, name, np.asarray(value), text)
+    diag.attrs["method"] = r.method
+    diag.attrs["method_reason"] = r.method_reason
+    diag.attrs["accepted"] = np.int8(1 if r.accepted else 0)  # 0: the run failed its own accuracy checks
+    diag.attrs["reason"] = r.reason
+    attach_dimensions(f)  # last: names the axes of every dataset written above
 
 
 _MZ_ARRAYS = {
@@ -245,7 +251,7 @@ _ANALYSIS = {
 
 def _read_analysis(g: h5py.Group) -> dict:
     out = {name: float(value) for name, value in g.attrs.items()}
-    out.update({name: g[name][()] for name in g})
+    out.update({name: ds[()] for name, ds in g.items() if not is_index_scale(ds)})
     return out
 
 
@@ -353,6 +359,8 @@ def _read(f: h5py.File) -> Results:
             mc_err = g["q0_stderr"][()] if "q0_stderr" in g else None
     diagnostics = {}
     for name, ds in (f["diagnostics"].items() if "diagnostics" in f else ()):
+        if is_index_scale(ds):
+            continue
         diagnostics[name] = ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) else ds[()]
     return Results(
         case_name=str(f.attrs["case_name"]), case_toml=str(f["case"].attrs["toml"]), method=str(f.attrs["method"]),
