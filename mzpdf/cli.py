@@ -1,7 +1,10 @@
 """Command line: ``mzpdf run | validate | info | plot | sweep``. No numerics here.
 
 Exit status: 0 success; 2 an invalid case or argument (the message names the
-dotted key, the rule and the value); 1 any other failure. Errors are one line
+dotted key, the rule and the value); 3 a run that completed but failed its
+own accuracy checks (the result is written, with ``/diagnostics`` attribute
+``accepted = 0`` and the ``reason``; ``--accept-inaccurate`` exits 0); 1 any
+other failure. Errors are one line
 on stderr, ``mzpdf: error: <message>``; set ``MZPDF_DEBUG=1`` for tracebacks.
 ``run`` refuses an existing result file before computing, and a failed run or
 write leaves no result file behind.
@@ -121,6 +124,10 @@ def _cmd_run(args) -> int:
     checkpoint.clear()
     if not args.quiet:
         print(describe(out))
+    if not results.accepted:
+        print(f"mzpdf: inaccurate: {results.reason} (written to {out} with /diagnostics accepted = 0"
+              + ("" if args.accept_inaccurate else "; --accept-inaccurate exits 0") + ")", file=sys.stderr)
+        return 0 if args.accept_inaccurate else 3
     return 0
 
 

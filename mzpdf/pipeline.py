@@ -74,7 +74,9 @@ def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
         from .theory.analysis import run_analysis
 
         analysis = run_analysis(case, solution)
+    problems = solver.accuracy_problems(solution)
     return Results(
+        accepted=not problems, reason="; ".join(problems), method_reason=getattr(case, "method_reason", ""),
         case_name=case.name, case_toml=case.toml, method=case.solver.method, forward=solution.forward,
         backward=solution.backward, montecarlo=mc_layers, montecarlo_backward=mc_backward,
         montecarlo_backward_stderr=mc_stderr, mz=mz, diagnostics=diagnostics, analysis=analysis,

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from .._validate import integer, real_array
+from .._validate import integer, number, real_array
 from ..errors import CaseError
 from ..network import InputLaw, Network, make_input, make_network
 from ..mz.spec import ProjectionSpec
 from ..observables import Observable, make_observable
 from ..options import BACKENDS, MonteCarloOptions, SolverOptions, make_options
 from ..solvers import SOLVERS, CaseKeys
+from ..solvers.base import DEFAULT_MAX_LOST_MASS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -318,6 +319,11 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
     solver_table = dict(_section(table, "solver") or {})
     method = solver_table.pop("method", "grid")
     backend = solver_table.pop("backend", "cpu")
+    max_lost_mass = number(solver_table.pop("max_lost_mass", DEFAULT_MAX_LOST_MASS), "solver.max_lost_mass", 0.0,
+                           strict=False)
+    if max_lost_mass >= 1.0:
+        raise CaseError("solver.max_lost_mass", "must be in [0, 1) (the largest mass a layer's discretization may "
+                        "cut off before the run fails its accuracy checks)", max_lost_mass)
     if backend not in BACKENDS:
         raise CaseError("solver.backend", f"must be one of {list(BACKENDS)}", backend)
     method_cls = SOLVERS.get(method, "solver.method")

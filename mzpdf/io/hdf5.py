@@ -367,8 +367,16 @@ def _read(f: h5py.File) -> Results:
         forward=forward, backward=backward, montecarlo=montecarlo, montecarlo_backward=mc_back,
         montecarlo_backward_stderr=mc_err, mz=_read_mz(f["mz"]) if "mz" in f else None, diagnostics=diagnostics,
         analysis=_read_analysis(f["analysis"]) if "analysis" in f else None,
-        wall_time_s=float(f.attrs["wall_time_s"]),
+        wall_time_s=float(f.attrs["wall_time_s"]), **_acceptance(f.get("diagnostics")),
     )
+
+
+def _acceptance(diag) -> dict:
+    """``accepted``, ``reason`` and ``method_reason`` from /diagnostics's
+    attributes (files written before they existed count as accepted)."""
+    attrs = diag.attrs if diag is not None else {}
+    return {"accepted": bool(int(attrs.get("accepted", 1))), "reason": str(attrs.get("reason", "")),
+            "method_reason": str(attrs.get("method_reason", ""))}
 
 
 _MAX_ROWS = 12  # rows of a table shown by describe() before eliding the middle
@@ -389,13 +397,19 @@ def describe(path) -> str:
     lines = [f"{path}: case {r.case_name!r}, method {r.method}, {r.depth} layers, widths {widths}, "
              f"{r.wall_time_s:.2f} s",
              f"written {attrs['created']} by mzpdf {attrs['mzpdf_version']} (schema {attrs['schema_version']})"]
+    if r.method_reason:
+        lines.append(f"method {r.method}: {r.method_reason}")
+    if not r.accepted:
+        lines.append(f"NOT ACCEPTED: the run failed its own accuracy checks: {r.reason}")
     d = r.diagnostics
     lost = np.asarray(d.get("lost_mass", np.zeros(0)))
+    mass = np.asarray(d.get("mass", np.zeros(0)), dtype=np.float64)  # before any normalization: the true mass
     lines.append(f"{'layer':>5} {'mass':>12} {'lost mass':>10}  mean")
     rows = []
     for n, layer in enumerate(r.forward):
         lost_text = f"{lost[n]:10.1e}" if lost.ndim == 1 and n < lost.size else f"{'':>10}"
-        rows.append(f"{n:>5} {layer.mass:12.9f} {lost_text}  {_vector(layer.mean, 4)}")
+        m = mass[n] if mass.ndim == 1 and n < mass.size else layer.mass
+        rows.append(f"{n:>5} {m:12.9f} {lost_text}  {_vector(layer.mean, 4)}")
     lines += _elide(rows)
     gap = np.asarray(d.get("duality_gap", np.zeros(0)), dtype=float)
     if gap.size and np.any(np.isfinite(gap)):

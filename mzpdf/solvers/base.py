@@ -34,6 +34,8 @@ __all__ = ["Capabilities", "CaseKeys", "DIAGNOSTICS", "Law", "Solution", "Solver
 
 SOLVERS: Registry = Registry("solver method")
 
+DEFAULT_MAX_LOST_MASS = 1e-3  # solver.max_lost_mass: a run cutting off more of any layer's law fails its checks
+
 # The diagnostics every method stores, each with one meaning.
 DIAGNOSTICS = {
     "mass": "(L+1,) probability mass of each layer's discretized law before any normalization (1 for samples "
@@ -105,7 +107,10 @@ class CaseKeys:
         """The key of layer ``n``'s noise kind."""
         if "layers" in self.network_spec:
             return f"network.layers[{n}].noise.kind"
-        return "network.random.noise.kind" if "random" in self.network_spec else "network.noise.kind"
+        if "random" in self.network_spec:
+            return "network.random.noise.kind"
+        per_layer = isinstance(self.network_spec.get("noise"), (list, tuple))  # a model file with one noise a layer
+        return f"network.noise[{n}].kind" if per_layer else "network.noise.kind"
 
     def kind(self, n: int) -> str:
         """The key of layer ``n``'s kind."""
@@ -264,6 +269,9 @@ class Solver:
     name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
     options_class: ClassVar[type] = SolverOptions  # the [solver] keys, defaults and their checks
+    # whether lost_mass is mass the discretization cut off (checked against solver.max_lost_mass); for the
+    # sampling methods it is the share of samples beyond the stored abscissae, which biases no estimate
+    checks_lost_mass: ClassVar[bool] = True
 
     def __init__(self, case):
         self.case = case

@@ -87,6 +87,25 @@ class TT(Solver):
         extra["backward_duality_gap"] = np.float64(back.duality_gap.max())
         return summary, back, extra
 
+    def _accuracy_problems(self, solution):
+        """A layer whose cross error estimate is above ``CROSS_ERROR_FACTOR``
+        x ``solver.tol`` (normal runs stay within ~30 x: the estimate is a
+        relative error on the typical set), or whose ranks reached
+        ``solver.max_rank`` with the error still above ``solver.tol``."""
+        from ..tt.solver import CROSS_ERROR_FACTOR
+
+        d, opt, problems = solution.diagnostics, self.options, []
+        cross = np.asarray(d.get("cross_error", ()), dtype=np.float64)
+        ranks = np.asarray(d.get("tt_max_rank", ()))
+        for k in range(cross.size):
+            if not np.isfinite(cross[k]) or cross[k] > CROSS_ERROR_FACTOR * opt.tol:
+                problems.append(f"layer {k}: TT cross error estimate {cross[k]:.3g} is above "
+                                f"{CROSS_ERROR_FACTOR:g} x solver.tol = {opt.tol:g}")
+            elif k < ranks.size and ranks[k] >= opt.max_rank and cross[k] > opt.tol:
+                problems.append(f"layer {k}: TT ranks reached solver.max_rank = {opt.max_rank} with the cross error "
+                                f"estimate {cross[k]:.3g} above solver.tol = {opt.tol:g}")
+        return problems
+
     def _reduce(self, solution, report):
         from ..mz.tt import reduce_tt
 

@@ -47,6 +47,7 @@ _START_POINTS = 256  # typical points seeding the cross (drawn from the moment-m
 _CHECK_POINTS = 512  # points of the a-posteriori error estimate
 _WEIGHT_FLOOR = 1e-8  # floor of the squared cross weights s_k^2 (relative to their peak)
 _CHUNK_VALUES = 2**20  # kernel-row values per chunk of points (8 MB)
+CROSS_ERROR_FACTOR = 100.0  # a cross error estimate above this many solver.tol fails the run's accuracy checks
 _MASS_LOSS_FACTOR = 100.0  # as in the grid solver: warn when lost mass > 100 x tail per neuron
 
 
@@ -515,7 +516,7 @@ class TTSolver:
             warnings.warn(f"layer {k}: TT ranks capped at solver.max_rank = {opt.max_rank} with error above "
                           f"solver.tol (cross {result.error:.2g}, rounding {rounding:.2g})", TTTruncationWarning,
                           stacklevel=3)
-        elif result.error > 100 * opt.tol:
+        elif result.error > CROSS_ERROR_FACTOR * opt.tol:
             warnings.warn(f"layer {k}: cross approximation error estimate {result.error:.2g} is above 100 x "
                           f"solver.tol (raise solver.sweeps or solver.max_rank)", TTTruncationWarning, stacklevel=3)
         if diag["lost_mass"][k] > _MASS_LOSS_FACTOR * opt.tail * fr.n_out and diag["lost_mass"][k] > 10 * opt.tol:
