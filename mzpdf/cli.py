@@ -101,6 +101,8 @@ def _cmd_run(args) -> int:
     from .memory import check_memory
 
     case = load_case(args.case, args.overrides, unset=args.unset)
+    if case.method_reason and not args.quiet:
+        print(f"mzpdf: note: {case.method_reason}", file=sys.stderr)
     out, key = _output_path(case, args.output)
     if out.is_dir():
         raise CaseError(key, "must name a file, not a directory", str(out))
@@ -147,6 +149,8 @@ def _cmd_validate(args) -> int:
     print(f"{args.case}: valid (case {case.name!r}, network widths {list(case.network.widths)}, "
           f"method {case.solver.method}" + "".join(f", {name}" for name in extras) +
           f"; needs about {format_bytes(need)} of memory)")
+    if case.method_reason:
+        print(case.method_reason)
     return 0
 
 

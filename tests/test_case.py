@@ -142,9 +142,11 @@ def test_required_sections(missing):
 
 def test_noiseless_random_network_names_its_key():
     with pytest.raises(CaseError) as err:
-        loads_case(RANDOM, ["network.random.noise={kind='none'}"])
+        loads_case(RANDOM, ["network.random.noise={kind='none'}", "solver.method='grid'"])
     assert err.value.key == "network.random.noise.kind"
     assert loads_case(RANDOM, ["network.random.noise={kind='none'}", "solver.method='montecarlo'"])
+    # with no method named, 'auto' takes a method that accepts noiseless layers
+    assert loads_case(RANDOM, ["network.random.noise={kind='none'}"]).solver.method == "qmc"
 
 
 @pytest.mark.parametrize("text", ["solver.nodes", "=3", "solver..nodes=3", "solver.nodes x=3",

@@ -380,19 +380,20 @@ def _lossy_case(tmp_path):
     return path
 
 
+@pytest.mark.filterwarnings("ignore::mzpdf.errors.MzpdfWarning")  # the run's own (stored and checked below)
 def test_strict_fails_on_mass_loss_and_writes_nothing(tmp_path, capsys):
     path, out = _lossy_case(tmp_path), tmp_path / "lossy.h5"
-    with pytest.warns(Warning):
-        code = main(["run", str(path), "-o", str(out), "--quiet", "--strict"])
+    code = main(["run", str(path), "-o", str(out), "--quiet", "--strict"])
     err = capsys.readouterr().err
     assert code == 1 and "MassLossWarning" in err and err.count("\n") == 1, err
     assert not out.exists()
 
 
+@pytest.mark.filterwarnings("ignore::mzpdf.errors.MzpdfWarning")  # the run's own (stored and checked below)
 def test_health_warnings_are_stored_in_diagnostics(tmp_path):
     path, out = _lossy_case(tmp_path), tmp_path / "lossy.h5"
-    with pytest.warns(Warning):
-        assert main(["run", str(path), "-o", str(out), "--quiet"]) == 0
+    # most of the mass leaves the box: the run fails its accuracy check (exit 3) and keeps its warnings
+    assert main(["run", str(path), "-o", str(out), "--quiet"]) == 3
     with h5py.File(out) as f:
         text = f["diagnostics/warnings"][()].decode()
     assert text.startswith("MassLossWarning: layer 1")

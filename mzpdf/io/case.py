@@ -21,8 +21,9 @@ from ..errors import CaseError
 from ..network import InputLaw, Network, make_input, make_network
 from ..mz.spec import ProjectionSpec
 from ..observables import Observable, make_observable
-from ..options import BACKENDS, MonteCarloOptions, SolverOptions, make_options
+from ..options import AUTO, BACKENDS, MonteCarloOptions, SolverOptions, make_options
 from ..solvers import SOLVERS, CaseKeys
+from ..solvers.auto import choose_method
 from ..solvers.base import DEFAULT_MAX_LOST_MASS
 
 if sys.version_info >= (3, 11):
@@ -56,6 +57,8 @@ class Case:
     output_path : str or None
     projection : ProjectionSpec or None
         The ``[projection]`` (Mori-Zwanzig reduction) to run after the solve.
+    method_reason : str
+        Why ``solver.method`` is what it is (chosen by ``"auto"``, or named).
     max_lost_mass : float
         ``solver.max_lost_mass``: a run whose discretization cut off more of
         any layer's law fails its accuracy checks (exit status 3).
@@ -82,6 +85,7 @@ class Case:
     analysis: object = None
     tails: object = None
     max_lost_mass: float = DEFAULT_MAX_LOST_MASS
+    method_reason: str = ""
 
     @property
     def toml(self) -> str:
@@ -315,9 +319,13 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
     if law.dim != network.widths[0]:
         raise CaseError("input", f"must have dimension {network.widths[0]} (the network's input width), "
                         f"has {law.dim}", law.to_dict())
+    if law.is_atomic and all(layer.noise.is_deterministic for layer in network):
+        raise CaseError("input.kind", "must not be 'point' when every layer's noise is 'none': the network has no "
+                        "uncertainty anywhere, so there is no law to propagate (give the input a law, e.g. kind = "
+                        "'gaussian', or a layer noise)", "point")
 
     solver_table = dict(_section(table, "solver") or {})
-    method = solver_table.pop("method", "grid")
+    method = solver_table.pop("method", AUTO)
     backend = solver_table.pop("backend", "cpu")
     max_lost_mass = number(solver_table.pop("max_lost_mass", DEFAULT_MAX_LOST_MASS), "solver.max_lost_mass", 0.0,
                            strict=False)
@@ -372,13 +380,23 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
     output_path = out.get("path")
     if output_path is not None and (not isinstance(output_path, str) or not output_path):
         raise CaseError("output.path", "must be a non-empty path string", output_path)
-    effective = _effective(table, {"name": name, "seed": seed}, {"method": method, "backend": backend,
-                                                             "max_lost_mass": max_lost_mass}, solver,
-                           montecarlo, projection, analysis)
-    case = Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path, effective,
-                projection, analysis, tails=tails, max_lost_mass=max_lost_mass)
-    method_cls.check_case(case, CaseKeys(table["network"]))
-    return case
+
+    def build(method_name) -> Case:  # the case with method_name's options, checked by that method
+        method_cls = SOLVERS.get(method_name, "solver.method")
+        if backend not in method_cls.capabilities.backends:
+            runs = [n for n in SOLVERS if backend in SOLVERS.get(n).capabilities.backends]
+            raise CaseError("solver.backend", f"{backend!r} runs the {', '.join(runs)} method only (solver.method "
+                                              f"= {method_name!r}: use 'cpu')", backend)
+        solver = method_cls.options_class.from_dict(solver_table, "solver")
+        effective = _effective(table, {"name": name, "seed": seed}, {"method": method_name, "backend": backend,
+                                                                 "max_lost_mass": max_lost_mass}, solver,
+                               montecarlo, projection, analysis)
+        case = Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path,
+                    effective, projection, analysis, tails=tails, max_lost_mass=max_lost_mass)
+        method_cls.check_case(case, CaseKeys(table["network"]))
+        return case
+
+    return choose_method(method, build)
 
 
 def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo, projection,

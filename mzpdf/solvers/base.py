@@ -272,6 +272,9 @@ class Solver:
     # whether lost_mass is mass the discretization cut off (checked against solver.max_lost_mass); for the
     # sampling methods it is the share of samples beyond the stored abscissae, which biases no estimate
     checks_lost_mass: ClassVar[bool] = True
+    # solver.method = "auto" (mzpdf.solvers.auto): candidates by priority, lower first; None: only when named
+    auto_priority: ClassVar[int | None] = None
+    auto_description: ClassVar[str] = ""  # what the method gives, for the reason of an automatic choice
 
     def __init__(self, case):
         self.case = case
@@ -336,6 +339,12 @@ class Solver:
         """Peak memory of the solve itself (without the interpreter and the
         Monte Carlo reference), in bytes: an upper bound within a small factor."""
         return 0
+
+    @classmethod
+    def estimate_seconds(cls, case) -> float:
+        """Wall time of the solve on 2 cores, within a factor of a few (used
+        by ``solver.method = "auto"``; inf: unknown)."""
+        return float("inf")
 
     @classmethod
     def memory_key(cls, case) -> tuple[str, str, object]:

@@ -42,6 +42,10 @@ class NoDensityLaw(SummaryLaw):
         return self.marginal(i, x)
 
 
+# conditional-density evaluations per second on 2 cores (width 64, 5 tanh layers, 2^17 points: 8.5 s a layer)
+EVALUATIONS_PER_SECOND = 2e8
+
+
 @SOLVERS.register("qmc")
 class QuasiMonteCarlo(Solver):
     """Randomized QMC: any width, layer kind, noise (also none); smooth
@@ -51,6 +55,18 @@ class QuasiMonteCarlo(Solver):
     checks_lost_mass = False
     options_class = QMCOptions
     capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, resume=False)
+    auto_priority = 10
+    auto_description = "randomized quasi-Monte Carlo with standard errors, any width and layer"
+
+    @classmethod
+    def estimate_seconds(cls, case) -> float:
+        """Conditional-density evaluations (every point of every replicate
+        against each layer's marginal abscissae, joint grid and weights) at
+        ``EVALUATIONS_PER_SECOND``."""
+        opt, net = case.solver, case.network
+        points = opt.samples * opt.replicates
+        work = sum(layer.n_out * (opt.marginal_points + layer.n_in) + opt.joint_points**2 for layer in net)
+        return 0.5 + points * work / EVALUATIONS_PER_SECOND
 
     @classmethod
     def _problem(cls, case, keys):
