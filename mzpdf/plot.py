@@ -15,6 +15,9 @@ file                   what it shows
                        with Monte Carlo means and 95 % intervals
 ``NAME-memory.png``    memory kernel norm against lag (log scale), one line
                        per layer, with the kappa bound's slope
+``NAME-tails.png``     the survival function P(g(X_L) > t) at the case's
+                       ``observable.thresholds`` on a log scale, with its
+                       error bound as a band and the quantiles marked
 =====================  =====================================================
 
 Every figure keeps to a few rules a reviewer can rely on: at most four panels
@@ -98,7 +101,7 @@ def _above_roundoff(values, scale: float | None = None) -> np.ndarray:
 
 def figures(results: Results) -> dict:
     """The figures of ``results``: a dict from suffix ("" for the overview,
-    "marginals", "joint", "q0", "memory") to matplotlib Figure."""
+    "marginals", "joint", "q0", "memory", "tails") to matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,6 +112,9 @@ def figures(results: Results) -> dict:
         out["q0"] = _q0(results)
     if results.mz is not None:
         out["memory"] = _memory_figure(results)
+    back = results.backward
+    if back is not None and getattr(back, "thresholds", None) is not None and np.size(back.thresholds):
+        out["tails"] = _tails(results)
     return out
 
 
@@ -248,6 +254,45 @@ def _q0(r: Results):
            ylabel="q0")
     ax.legend(fontsize="small")
     fig.tight_layout()
+    return fig
+
+
+def _tails(r: Results):
+    """Left: P(g(X_L) > t) against t on a log scale (the solver's values as
+    points joined by a line: a smooth function of t), the quantiles as points
+    on the curve (t_q at P = 1 - q). Right: the error bound relative to the
+    probability (a band on the left panel would be invisible at the 1e-3
+    relative bounds the grid gives). Thresholds whose probability is 0 or not
+    finite are left out and said so."""
+    back = r.backward
+    t, p = np.asarray(back.thresholds, float), np.asarray(back.exceedance, float)
+    err = np.asarray(back.exceedance_error, float) if back.exceedance_error is not None else np.full_like(p, np.nan)
+    order = np.argsort(t)
+    t, p, err = t[order], p[order], err[order]
+    shown = np.isfinite(p) & (p > 0)
+    fig, (ax, rel) = _panels(2, 4.6, 3.8)
+    notes = []
+    if (~shown).any():
+        notes.append(f"left out: P = 0 or not finite at t = {np.round(t[~shown], 4).tolist()}")
+    ax.semilogy(t[shown], p[shown], "o-", ms=4, label=f"P(g > t), {r.method} solver")
+    levels, quantiles = getattr(back, "quantile_levels", None), getattr(back, "quantiles", None)
+    if quantiles is not None and np.size(quantiles):  # t_q is where P(g > t) = 1 - q: a point on the curve
+        upper = 1.0 - np.asarray(levels, dtype=float)
+        ax.plot(quantiles, upper, "x", ms=8, color="C3", label="quantile t_q at P = 1 - q")
+        for q, tq, u in zip(levels, quantiles, upper):
+            ax.annotate(f"q = {q:g}", (tq, u), textcoords="offset points", xytext=(5, 5), fontsize="x-small")
+    ax.set(title=f"{r.case_name}: exceedance probabilities", xlabel="threshold t", ylabel="P(g(X_L) > t)")
+    ax.legend(fontsize="small")
+    bounded = shown & np.isfinite(err) & (err > 0)
+    if bounded.any():
+        rel.semilogy(t[bounded], err[bounded] / p[bounded], "s-", ms=4, color="C1", label="error bound / P")
+        rel.legend(fontsize="small")
+    else:
+        notes.append("no error bound stored")
+    rel.set(title="relative error bound", xlabel="threshold t", ylabel="bound / P")
+    notes.append("no Monte Carlo reference of the tail is stored (the [montecarlo] reference has moments and "
+                 "marginals)")
+    _layout(fig, notes)
     return fig
 
 

@@ -158,7 +158,11 @@ def _hand_results() -> Results:
     analysis = {"tv": np.linspace(1, 0, L + 1), "hellinger": np.linspace(0.8, 0, L + 1), "cutoff_depth": 3.0,
                 "q_measured": np.linspace(0.5, 0.7, L), "q_mean_field": np.linspace(0.5, 0.75, L)}
     return Results(case_name="hand", case_toml="", method="grid", forward=forward,
-                   backward=BackwardSummary(points, rng.standard_normal(4), 0.1, q0_stderr=np.full(4, 0.02)),
+                   backward=BackwardSummary(points, rng.standard_normal(4), 0.1, q0_stderr=np.full(4, 0.02),
+                                            thresholds=np.array([3.0, 1.0, 2.0, 4.0]),
+                                            exceedance=np.array([1e-8, 1e-1, 1e-4, 0.0]),
+                                            exceedance_error=np.array([1e-11, 1e-5, 1e-8, 1e-20]),
+                                            quantile_levels=np.array([0.99]), quantiles=np.array([1.5])),
                    montecarlo=mc, montecarlo_backward=BackwardSummary(points, rng.standard_normal(4), 0.1),
                    montecarlo_backward_stderr=np.full(4, 0.03), mz=mz, analysis=analysis)
 
@@ -180,10 +184,10 @@ def _notes(fig) -> str:
 
 
 def test_hand_result_draws_every_figure(hand_figures):
-    assert set(hand_figures) == {"", "marginals", "joint", "q0", "memory"}
+    assert set(hand_figures) == {"", "marginals", "joint", "q0", "memory", "tails"}
 
 
-@pytest.mark.parametrize("key", ["", "marginals", "joint", "q0", "memory"])
+@pytest.mark.parametrize("key", ["", "marginals", "joint", "q0", "memory", "tails"])
 def test_at_most_four_panels_a_row_and_bounded_size(hand_figures, key):
     """Rows are the distinct panel tops; before, the overview of this result had 5 panels in one row
     and the ridgeline was 21 x 3.2 inches (the 2310 x 352 px of the issue)."""
@@ -194,7 +198,7 @@ def test_at_most_four_panels_a_row_and_bounded_size(hand_figures, key):
     assert w <= 16.0 + 1e-9 and w / h <= 3.0 + 1e-9, (w, h)  # the caps of mzpdf.plot
 
 
-@pytest.mark.parametrize("key", ["", "marginals", "joint", "q0", "memory"])
+@pytest.mark.parametrize("key", ["", "marginals", "joint", "q0", "memory", "tails"])
 def test_axis_limits_finite(hand_figures, key):
     for ax in _panels_of(hand_figures[key]):
         assert np.all(np.isfinite(ax.get_xlim())) and np.all(np.isfinite(ax.get_ylim())), ax.get_title()
@@ -207,7 +211,7 @@ def _visible(artist, ax) -> bool:
     return bool(np.any(np.isfinite(x) & np.isfinite(y) & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)))
 
 
-@pytest.mark.parametrize("key", ["", "marginals", "q0", "memory"])
+@pytest.mark.parametrize("key", ["", "marginals", "q0", "memory", "tails"])
 def test_every_legend_entry_is_drawn(hand_figures, key):
     """Each legend text is non-empty and names a line (or error-bar container) with a point inside the
     axes. Before, the kappa >= 1 entry had an empty line (plot([], [])) and the slopes ran off-scale."""
@@ -289,3 +293,16 @@ def test_q0_points_with_error_bars_not_joined(hand_figures):
         assert line.get_linestyle() in ("None", "none", ""), line.get_label()
     segments = solver[0].lines[2][0].get_segments()
     assert np.allclose([s[1, 1] - s[0, 1] for s in segments], 2 * 1.96 * 0.02)
+
+
+def test_tails_on_a_log_scale_in_threshold_order_with_zero_probabilities_noted(hand_figures):
+    """The survival function is drawn against sorted thresholds on a log axis; P = 0 (t = 4 here) cannot be
+    drawn there and is named in a note; the relative bound is error / P."""
+    fig = hand_figures["tails"]
+    left, right = _panels_of(fig)
+    assert left.get_yscale() == "log" and right.get_yscale() == "log"
+    x, y = left.lines[0].get_data()
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(y, [1e-1, 1e-4, 1e-8])
+    np.testing.assert_allclose(right.lines[0].get_data()[1], [1e-4, 1e-4, 1e-3])
+    assert "t = [4.0]" in _notes(fig)
