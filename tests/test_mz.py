@@ -13,7 +13,8 @@ Oracles:
   equals the top canonical correlation (closed form; 1e-6 acceptance bound,
   the grid resolves these gaussians to ~1e-9);
 * the Dobrushin coefficient bounds the total-variation contraction measured
-  on the discrete kernel.
+  on the discrete kernel; kappa is bounded by ||Q|| rho ||Q|| (the norms and
+  their inequalities are tested further in tests/test_mz_norms.py).
 """
 import numpy as np
 import pytest
@@ -21,7 +22,6 @@ import pytest
 from mzpdf import GridSolver, load_case
 from mzpdf.errors import CaseError
 from mzpdf.mz import ProjectionSpec, dobrushin_coefficient, reduce_network
-from mzpdf.mz.reduction import _kappa_l1, _kappa_l1_numpy
 from mzpdf.io.case import loads_case
 from mzpdf.io.hdf5 import read_results
 
@@ -132,21 +132,14 @@ def test_kappa_equals_canonical_correlation_for_linear_gaussian():
     assert np.all(linear.kappa <= linear.canonical_correlation + 1e-9)
 
 
-def test_chorin_kappa_kernel_matches_numpy_twin(tanh3d):
-    case, forward, _ = tanh3d
-    spec = ProjectionSpec.from_table(dict(kind="chorin", keep=[1], reference="gaussian"), case.network.widths)
-    proj = [spec.build(d.grid, d.values) for d in forward.densities]
-    t = forward.transitions[2]
-    streamed = t.forward_matmat(t.source_weights[:, None] * proj[2].extend(np.eye(proj[2].dim)))
-    fast = _kappa_l1(t, proj[2], proj[3], streamed)
-    slow = _kappa_l1_numpy(t, proj[2], proj[3], streamed)
-    assert abs(fast - slow) <= 1e-12 * slow
-
-
-def test_kappa_within_its_a_priori_bound(tanh3d):
+def test_kappa_within_its_bound(tanh3d):
+    """kappa_n <= ||Q_n|| rho_n ||Q_{n+1}|| (docs/theory.md section 5); both
+    sides come from block power iterations converged to 1e-10 relative, so a
+    1e-8 relative margin is ample."""
     case, forward, _ = tanh3d
     mz = reduce_network(forward, ProjectionSpec.from_table(dict(kind="chorin", keep=[0]), case.network.widths))
-    assert np.all(mz.kappa <= mz.kappa_bound * (1 + 1e-12))
+    assert np.all(mz.kappa <= mz.kappa_bound * (1 + 1e-8))
+    assert np.all(mz.kappa < 1.0)
 
 
 def test_dobrushin_coefficient_bounds_measured_contraction():

@@ -209,12 +209,20 @@ _MZ_ARRAYS = {
     "kept": "kept neuron indices",
     "memory_norm": "[n, lag] norm of the memory kernel of that lag producing layer n+1 (lag 0: streaming "
                    "operator; NaN where lag > n)",
-    "kappa": "(L,) measured norm of the orthogonal dynamics Q_{n+1} N_n Q_n per layer",
-    "kappa_bound": "(L,) a-priori bound on kappa (NaN where none applies)",
+    "kappa": "(L,) norm of the orthogonal dynamics Q_n M_n Q_{n+1}, L2(mu_{n+1}) -> L2(mu_n), per layer",
+    "kappa_bound": "(L,) bound on kappa: ||Q_n|| max_correlation_n ||Q_{n+1}|| (NaN where none applies)",
     "dobrushin": "(L,) Dobrushin coefficient bound of each layer (gaussian noise; NaN otherwise)",
     "canonical_correlation": "(L,) top canonical correlation of (X_n, X_n+1) for linear-gaussian layers (else NaN)",
     "error": "(L+1,) L1 distance between reduced and full kept marginals, per layer",
     "truncation_error": "[h, n] L1 distance of kept marginals with memory truncated at lag h",
+}
+# written when present (a reduction that does not compute them, or an older file, has none)
+_MZ_OPTIONAL = {
+    "bound": "[n, lag] bound on each kernel's norm, same norm as memory_norm: streaming norm at lag 0, "
+             "exit factor x kappas spanned x entry factor at lag >= 1",
+    "truncation_estimate": "(L,) for memory h = 0..L-1: upper bound on the largest L1 error of the kept "
+                           "marginals (memory = 'auto' takes the first h within tol)",
+    "max_correlation": "(L,) norm of M_n on zero-mean functions, L2(mu_{n+1}) -> L2(mu_n)",
 }
 
 
@@ -227,6 +235,11 @@ def _write_mz(g: h5py.Group, mz) -> None:
     g.attrs["seconds"] = float(mz.seconds)
     for name, text in _MZ_ARRAYS.items():
         _dataset(g, name, getattr(mz, name), text)
+    for name, text in _MZ_OPTIONAL.items():
+        if getattr(mz, name, None) is not None:
+            _dataset(g, name, np.asarray(getattr(mz, name), dtype=np.float64), text)
+    _dataset(g, "memory_length", np.int64(mz.memory_length),
+             "the largest lag the stored reduced recursion keeps (given, L-1 for full, chosen for auto)")
     for n, (x, pdf) in enumerate(zip(mz.reduced_x, mz.reduced_pdf)):
         layer = g.create_group(f"reduced/layer_{n:03d}")
         _dataset(layer, "marginals/x", x, "kept neurons' abscissae (rows of /forward marginals/x)")
@@ -274,6 +287,8 @@ def _read_mz(g: h5py.Group) -> MZSummary:
         backward_error=back["error"][()] if back is not None else None,
         backward_truncation_error=back["truncation_error"][()] if back is not None else None,
         seconds=float(g.attrs.get("seconds", 0.0)),
+        memory_length=int(g["memory_length"][()]) if "memory_length" in g else -1,
+        **{name: g[name][()] for name in _MZ_OPTIONAL if name in g},
     )
 
 
@@ -483,6 +498,13 @@ def _describe_mz(mz) -> list[str]:
     shallow = (f"memory h = {mz.min_memory} keeps every layer within {tol:g}" if mz.min_memory >= 0
                else f"no truncation keeps every layer within {tol:g}")
     lines.append(f"decay rate of memory with lag: {mz.decay_rate:.3g}; {shallow}")
+    if mz.truncation_estimate is not None:
+        lines.append("estimated L1 error (upper bound) with memory h = 0, 1, ...: ["
+                     + ", ".join(f"{e:.1e}" for e in mz.truncation_estimate[:8])
+                     + (", ...]" if mz.truncation_estimate.size > 8 else "]"))
+    if mz.memory_length >= 0:
+        lines.append(f"memory length used: h = {mz.memory_length}"
+                     + (f" (chosen by memory = 'auto' for tol {tol:g})" if spec.get("memory") == "auto" else ""))
     return lines
 
 

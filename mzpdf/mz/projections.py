@@ -19,10 +19,15 @@ Mori          ``E a = mu phi^T a``,             ``E b = phi^T b``,
 ``pairing`` is the matrix ``H`` with ``<E_f s, E_d r> = s^T H r``; memory
 kernels of the observable equation are ``H^-1 K^T H`` of the density ones.
 
-Norms (stated once, used for memory kernels and kappa): Chorin uses L1 on
-densities (its dual, the sup norm, on observables), under which ``P`` never
-expands mass; Mori uses L2(1/mu) on densities, equivalently L2(mu) on
-observables, in which ``P`` is the orthogonal projection.
+Norms (stated once, used for memory kernels, kappa and the truncation
+estimate; docs/theory.md section 5): both projections measure densities in
+L2(1/mu), ``||p||^2 = sum_j w_j p_j^2 / mu_j``, equivalently observables in
+L2(mu), with ``mu`` the layer's own discretized law, in which the Koopman
+operator is a contraction (Jensen). A reduced vector ``r`` has the norm of its
+density ``E r`` (Gram matrix :attr:`Projection.reduced_gram`). Mori's ``P`` is
+the L2(mu)-orthogonal projection; Chorin's is orthogonal only when ``nu`` is
+the conditional law of the dropped neurons, and :attr:`Projection.norm` says
+how far it is from that.
 """
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ from .spec import CHORIN_REFERENCES, MORI_BASES
 
 __all__ = ["Projection", "ChorinProjection", "MoriProjection", "CHORIN_REFERENCES", "MORI_BASES"]
 
+_MU_FLOOR = 1e-300  # nodal densities below this count as this (the L2(1/mu) norm divides by mu)
+L2_NORM = "L2(1/mu) (densities), L2(mu) (observables); mu the layer's law"
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,10 +118,59 @@ class Projection:
         return np.stack([grid.rules[i].interpolation_matrix(rows[i]) @ grid.marginal(nodal, i)
                          for i in range(grid.ndim)])
 
+    # -- the L2(1/mu) norm (module doc) --------------------------------------
+    @cached_property
+    def mu(self) -> np.ndarray:
+        """The layer's nodal density, floored at a tiny positive value, (J,)."""
+        return np.maximum(np.asarray(self.weight, dtype=np.float64).reshape(-1), _MU_FLOOR)
+
+    @cached_property
+    def mass(self) -> float:
+        """``sum_j w_j mu_j``: the layer's mass on its grid."""
+        return float(self.grid.weights @ np.asarray(self.weight, dtype=np.float64).reshape(-1))
+
+    @property
+    def reduced_gram(self) -> np.ndarray:
+        """``G`` with ``r^T G r = ||E r||^2_{L2(1/mu)}``, (dim, dim)."""
+        raise NotImplementedError
+
+    @cached_property
+    def _gram_factor(self) -> np.ndarray:
+        return np.linalg.cholesky(self.reduced_gram)
+
+    @property
+    def norm(self) -> float:
+        """``||P||`` (equal to ``||Q||``) on L2(mu) observables, equivalently
+        on L2(1/mu) densities; 1 for an orthogonal projection, 0 for ``P = I``."""
+        raise NotImplementedError
+
+    def reduced_norm(self, r: np.ndarray) -> float:
+        """``||E r||_{L2(1/mu)}`` of one reduced vector."""
+        return float(np.linalg.norm(self._gram_factor.T @ np.asarray(r).reshape(-1)))
+
+    @property
+    def error_factor(self) -> float:
+        """``c`` with ``l1(kept marginals of E a, E b) <= c ||a - b||`` in
+        :meth:`reduced_norm`: ``sqrt(mass)`` (Cauchy-Schwarz against mu)."""
+        return float(np.sqrt(max(self.mass, 0.0)))
+
     def kernel_norm(self, kernel: np.ndarray, source: "Projection") -> float:
         """Operator norm of a reduced density kernel from ``source``'s reduced
-        space to this one's, in this projection's norm (:attr:`norm_name`)."""
-        raise NotImplementedError
+        space to this one's, both in :meth:`reduced_norm`:
+        ``||L_out^T K L_in^-T||_2`` with ``G = L L^T``."""
+        scaled = linalg.solve_triangular(source._gram_factor, np.asarray(kernel).T, lower=True).T
+        return float(np.linalg.norm(self._gram_factor.T @ scaled, 2))
+
+    def density_rows(self) -> np.ndarray:
+        """``sqrt(w / mu)``: scales a nodal density so that the Euclidean norm
+        is its L2(1/mu) norm, (J,)."""
+        return np.sqrt(self.grid.weights / self.mu)
+
+    def complement_fn_transpose(self, y: np.ndarray) -> np.ndarray:
+        """``Q_f^T y = W Q_d W^-1 y`` (Euclidean transpose of :meth:`complement_fn`,
+        from the quadrature adjointness of the two halves), on columns (J, B)."""
+        w = self.grid.weights[:, None]
+        return w * self.complement(y / w)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,11 +183,14 @@ class ChorinProjection(Projection):
     reference : (size of the dropped grid,)
         ``nu`` at the dropped grid's nodes, normalized so that its quadrature
         integral is exactly 1 (which makes ``P`` exactly idempotent).
+    weight : (J,)
+        ``mu``, the layer's nodal density (defines the norm, not ``P``).
     """
 
     reference: np.ndarray = None
+    weight: np.ndarray = None
 
-    norm_name = "L1 (densities)"
+    norm_name = L2_NORM
 
     @classmethod
     def build(cls, grid: TensorGrid, keep, density: np.ndarray, reference: str = "marginal") -> "ChorinProjection":
@@ -154,6 +213,7 @@ class ChorinProjection(Projection):
                 raise ValueError(f"reference must be one of {CHORIN_REFERENCES}, got {reference!r}")
         nu = np.clip(nu, 0.0, None)
         object.__setattr__(proj, "reference", nu / (drop.weights @ nu))
+        object.__setattr__(proj, "weight", np.clip(np.asarray(density, dtype=np.float64).reshape(-1), 0.0, None))
         return proj
 
     @cached_property
@@ -219,11 +279,37 @@ class ChorinProjection(Projection):
             return np.zeros(self.grid.size, dtype=np.int64)
         return np.ravel_multi_index(tuple(multi[k] for k in axes), tuple(self.grid.shape[k] for k in axes))
 
+    @cached_property
+    def _fibres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per kept node: ``m = int mu dx~`` and ``c = int nu^2 / mu dx~``."""
+        mu = self._split(self.mu[:, None])[:, :, 0]
+        w = self.dropped_grid.weights
+        return mu @ w, (1.0 / mu) @ (w * self.reference**2)
+
+    @cached_property
+    def reduced_gram(self):
+        """Diagonal: ``||E a||^2 = sum_x^ w^ a^2 c(x^)``, ``c = int nu^2 / mu dx~``
+        (``>= 1 / m(x^)``, with equality when nu is mu's conditional law)."""
+        return np.diag(self.kept_grid.weights * self._fibres[1])
+
+    @cached_property
+    def _gram_factor(self):
+        return np.sqrt(self.reduced_gram)
+
+    @cached_property
+    def norm(self):
+        """``max_x^ sqrt(m(x^) c(x^))``: ``P`` acts fibre by fibre as the rank-one
+        map ``u -> <u, nu>``, whose norm in L2(mu(.|x^)) is
+        ``sqrt(1 + chi^2(nu || mu(.|x^)))``; 0 when nothing is dropped."""
+        if not self.dropped:
+            return 0.0
+        m, c = self._fibres
+        return float(np.sqrt(np.max(m * c)))
+
     def kernel_norm(self, kernel, source):
-        """``max_i sum_r v_r |K_ri| / w_i``: the L1 operator norm (exact, as the
-        unit ball's extreme points are the scaled nodal unit vectors)."""
-        cols = self.kept_grid.weights @ np.abs(kernel)
-        return float(np.max(cols / source.kept_grid.weights))
+        g_out = np.sqrt(np.diag(self.reduced_gram))
+        g_in = np.sqrt(np.diag(source.reduced_gram))
+        return float(np.linalg.norm(g_out[:, None] * np.asarray(kernel) / g_in[None, :], 2))
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,7 +329,7 @@ class MoriProjection(Projection):
     weight: np.ndarray = None
     basis: np.ndarray = None
 
-    norm_name = "L2(1/mu) (densities), L2(mu) (observables)"
+    norm_name = L2_NORM
 
     @classmethod
     def build(cls, grid: TensorGrid, keep, density: np.ndarray, basis: str = "linear") -> "MoriProjection":
@@ -293,9 +379,12 @@ class MoriProjection(Projection):
     def extend_fn(self, s):
         return self.basis @ s
 
-    def kernel_norm(self, kernel, source):
-        """``||L_out^T K L_in^-T||_2`` with ``G = L L^T``: the operator norm for
-        ``||a|| = ||E a||_{L2(1/mu)} = sqrt(a^T G a)``."""
-        l_out = np.linalg.cholesky(self.gram)
-        l_in = np.linalg.cholesky(source.gram)
-        return float(np.linalg.norm(l_out.T @ linalg.solve_triangular(l_in, kernel.T, lower=True).T, 2))
+    @property
+    def reduced_gram(self):
+        """``||E a||^2_{L2(1/mu)} = a^T G a`` with ``G`` the Gram matrix."""
+        return self.gram
+
+    @property
+    def norm(self):
+        """1: ``P`` is the L2(mu)-orthogonal projection onto the basis."""
+        return 1.0

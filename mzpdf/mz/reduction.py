@@ -25,19 +25,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, svds
 
 from ..operators.solve import BackwardSolution, ForwardSolution
 from ..results import MZSummary
-from ..operators import fill_factor_tables
 from .bounds import canonical_correlations, dobrushin_coefficient
-from ._kernels import chorin_column_norms
-from .projections import ChorinProjection, Projection
+from .norms import contraction, entry_factor, exit_factor, kernel_bounds, truncation_estimate
 from .spec import ProjectionSpec
 
 __all__ = ["MoriZwanzig", "reduce_network"]
-
-_kernels_block = 2**22  # entries of the factor tables handled at once
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,19 +52,22 @@ class MoriZwanzig:
     projected : list of ndarray
         ``R_n p_n`` of the full solution (what the reduced recursion must give).
     kappa : (L,) ndarray
-        ``||Q_{n+1} N_n Q_n||`` (equivalently ``||Q_n M_n Q_{n+1}||``) in the
-        projection's norm.
+        ``||Q_{n+1} N_n Q_n||`` in L2(1/mu) (equivalently ``||Q_n M_n Q_{n+1}||``
+        from L2(mu_{n+1}) to L2(mu_n); :mod:`mzpdf.mz.norms`).
     kappa_bound : (L,) ndarray
-        A-priori bound on kappa: ``||Q_{n+1}||_1 delta_n ||Q_n||_1`` with
-        delta_n the Dobrushin coefficient (Chorin: ``Q_n`` maps into mass-zero
-        densities, which ``N_n`` contracts by delta_n); the top canonical
-        correlation (Mori, linear-gaussian layers); NaN where no bound applies.
+        ``||Q_n|| rho_n ||Q_{n+1}||`` with ``rho_n`` the maximal correlation
+        (:attr:`max_correlation`); NaN where not computed.
     dobrushin, canonical_correlation : (L,) ndarray
-        The two a-priori coefficients per layer (NaN where they do not apply).
+        Two a-priori coefficients per layer from the network alone (total
+        variation contraction, gaussian noise; top canonical correlation,
+        linear-gaussian layers; NaN where they do not apply).
     backward_noise, backward_projected : list or None
         Observable-side noise terms and ``R_n q_n`` when an observable was given.
     seconds : float
         Wall time of the kernel computation.
+    max_correlation, entry, exit : (L,) ndarray or None
+        ``rho_n``, ``b_n = ||Q_{n+1} N_n E_n||`` and ``a_n = ||R_{n+1} N_n Q_n||``
+        (None where the norms are not computed).
     """
 
     spec: ProjectionSpec
@@ -85,6 +83,9 @@ class MoriZwanzig:
     backward_projected: list | None = None
     seconds: float = 0.0
     extras: dict = field(default_factory=dict)
+    max_correlation: np.ndarray | None = None
+    entry: np.ndarray | None = None
+    exit: np.ndarray | None = None
 
     @property
     def depth(self) -> int:
@@ -103,6 +104,32 @@ class MoriZwanzig:
         for (n, k), kern in self.kernels.items():
             out[n, n - k] = self.projections[n + 1].kernel_norm(kern, self.projections[k])
         return out
+
+    def bound(self) -> np.ndarray:
+        """``[n, lag]``: a bound on each kernel's norm from one-layer factors
+        (:func:`mzpdf.mz.norms.kernel_bounds`); all NaN without them."""
+        L = self.depth
+        if self.entry is None:
+            return np.full((L, L), np.nan)
+        return kernel_bounds(self.memory_norm()[:, 0], self.exit, self.kappa, self.entry)
+
+    def truncation_estimate(self) -> np.ndarray:
+        """``(L,)``: an upper bound on the largest L1 error of the kept
+        marginals with memory ``h = 0 .. L-1`` (:func:`mzpdf.mz.norms.truncation_estimate`)."""
+        return truncation_estimate(self)
+
+    @property
+    def memory_length(self) -> int:
+        """The largest lag the case's recursion keeps: the given ``memory``,
+        ``L - 1`` for ``"full"`` (every lag), and for ``"auto"`` the smallest h
+        whose :meth:`truncation_estimate` is at most ``spec.tol``."""
+        memory = self.spec.memory
+        if memory is None:
+            return self.depth - 1
+        if memory == "auto":
+            ok = np.flatnonzero(self.truncation_estimate() <= self.spec.tol)
+            return int(ok[0]) if ok.size else self.depth - 1
+        return int(memory)
 
     def decay_rate(self) -> float:
         """Geometric decay rate of the memory kernels of the deepest layer with
@@ -182,7 +209,7 @@ class MoriZwanzig:
     def summary(self, abscissae: list[np.ndarray]) -> MZSummary:
         """The reduction as stored in a result file; ``abscissae[n]`` is layer
         n's (N_n, m) marginal abscissae, of which the kept rows are used."""
-        memory = self.spec.memory
+        memory = self.memory_length
         xs, pdfs = [], []
         for proj, nodal, x in zip(self.projections, self.kept_marginals(self.forward(memory)), abscissae):
             rows = np.asarray(x)[list(proj.keep)]
@@ -198,7 +225,9 @@ class MoriZwanzig:
             backward_error=self.backward_error(memory) if has_back else None,
             backward_truncation_error=np.stack([self.backward_error(h) for h in range(self.depth)])
             if has_back else None,
-            seconds=self.seconds,
+            seconds=self.seconds, bound=self.bound(), memory_length=memory,
+            truncation_estimate=self.truncation_estimate(),
+            max_correlation=np.full(self.depth, np.nan) if self.max_correlation is None else self.max_correlation,
         )
 
 
@@ -222,7 +251,8 @@ def reduce_network(forward: ForwardSolution, spec: ProjectionSpec, backward: Bac
     start = time.perf_counter()
     L = forward.depth
     proj = [spec.build(d.grid, d.values) for d in forward.densities]
-    kernels, noise, kappa = {}, [], np.zeros(L)
+    kernels, noise = {}, []
+    kappa, rho, entry, exit_ = (np.zeros(L) for _ in range(4))
     inflight: list[tuple[int, np.ndarray]] = []  # (source layer k, Q_n N_{n-1} ... N_k E_k)
     rest = proj[0].complement(forward.densities[0].values[:, None])  # Q_0 p_0, then the noise chain
     for n in range(L):
@@ -242,19 +272,17 @@ def reduce_network(forward: ForwardSolution, spec: ProjectionSpec, backward: Bac
         reduced = there.restrict(pushed[:, -1:])
         noise.append(reduced[:, 0])
         rest = pushed[:, -1:] - there.extend(reduced)
-        kappa[n] = _kappa(t, here, there, pushed[:, : here.dim])
+        kappa[n], rho[n] = contraction(t, here, there)
+        entry[n] = entry_factor(pushed[:, : here.dim], here, there)
+        exit_[n] = exit_factor(t, here, there)
         if progress is not None:
             progress(n + 1, L)
     projected = [p.restrict(d.values[:, None])[:, 0] for p, d in zip(proj, forward.densities)]
 
     dob = np.array([dobrushin_coefficient(layer, d.grid.box) for layer, d in zip(forward.network, forward.densities)])
     canon = canonical_correlations(forward.network, forward.input_law)
-    if spec.kind == "chorin":
-        q_norm = np.array([2.0 * (1.0 - np.min(p.reference * p.dropped_grid.weights)) if p.dropped else 0.0
-                           for p in proj])
-        bound = q_norm[1:] * dob * q_norm[:-1]
-    else:
-        bound = canon.copy()
+    q_norm = np.array([p.norm for p in proj])
+    bound = q_norm[:-1] * rho * q_norm[1:]
 
     b_noise = b_projected = None
     if backward is not None:
@@ -268,80 +296,5 @@ def reduce_network(forward: ForwardSolution, spec: ProjectionSpec, backward: Bac
             rest = proj[n].complement_fn(pulled)
         b_projected = [p.restrict_fn(np.asarray(q)[:, None])[:, 0] for p, q in zip(proj, backward.values)]
     return MoriZwanzig(spec, proj, kernels, noise, projected, kappa, bound, dob, canon, b_noise, b_projected,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, max_correlation=rho, entry=entry, exit=exit_)
 
-
-def _kappa(t, here: Projection, there: Projection, streamed: np.ndarray) -> float:
-    """``||Q_{n+1} N_n Q_n||`` in the projection's norm; ``streamed = N_n E_n``."""
-    if isinstance(here, ChorinProjection):
-        return _kappa_l1(t, here, there, streamed)
-    return _kappa_l2(t, here, there)
-
-
-def _kappa_l1(t, here: ChorinProjection, there: ChorinProjection, streamed: np.ndarray) -> float:
-    """Exact L1 norm: the largest ``||Q N Q e_j||_1 / ||e_j||_1`` over nodal
-    unit densities e_j, with ``N Q e_j = w_j K[:, j] - w~_j (N E)[:, j^]``
-    (``R e_j = w~_j`` times the unit vector of j's kept node j^). One numba
-    pass per source node; the kernel matrix is never stored."""
-    if not here.dropped and not there.dropped:
-        return 0.0
-    kept_src, wdrop_src = here.node_split
-    kept_out, wdrop_out = there.node_split
-    drop_out = there.dropped_index
-    digits = np.stack(np.unravel_index(np.arange(t.target.size), t.target.shape), axis=1)
-    noise = t.layer.noise
-    n_src = t.mapped.shape[0]
-    step = max(1, _kernels_block // (t.target.ndim * t.target.shape[0]))
-    best = 0.0
-    for j0 in range(0, n_src, step):
-        j1 = min(j0 + step, n_src)
-        tables = np.empty((t.target.ndim, t.target.shape[0], j1 - j0))
-        fill_factor_tables(noise.code, noise.scale, np.stack(t.target.axes), t.mapped[j0:j1], tables)
-        norms = np.empty(j1 - j0)
-        chorin_column_norms(tables, digits, np.ascontiguousarray(t.source_weights[j0:j1]),
-                            np.ascontiguousarray(kept_src[j0:j1]), np.ascontiguousarray(wdrop_src[j0:j1]),
-                            np.ascontiguousarray(streamed), kept_out, drop_out, wdrop_out, t.target.weights,
-                            there.reference, there.dim, norms)
-        best = max(best, float(norms.max()))
-    return best
-
-
-def _kappa_l1_numpy(t, here: ChorinProjection, there: ChorinProjection, streamed: np.ndarray) -> float:
-    """NumPy twin of :func:`_kappa_l1` (blocked, the kernel matrix formed
-    block by block); used by the tests."""
-    kept_index, dropped_weight = here.node_split
-    w = t.source_weights
-    best = 0.0
-    for j0, j1, block in t.kernel_blocks():
-        cols = block * w[j0:j1] - streamed[:, kept_index[j0:j1]] * dropped_weight[j0:j1]
-        cols = there.complement(cols)
-        best = max(best, float(np.max((there.grid.weights @ np.abs(cols)) / w[j0:j1])))
-    return best
-
-
-def _kappa_l2(t, here, there) -> float:
-    """Largest singular value of ``D_n^1/2 Q_n M_n Q_{n+1} D_{n+1}^-1/2`` with
-    ``D = diag(w mu)``: the norm of ``Q M Q`` from L2(mu_{n+1}) to L2(mu_n)."""
-    d_in = here.grid.weights * here.weight
-    d_out = there.grid.weights * there.weight
-    sqrt_in = np.sqrt(d_in)
-    inv_out = np.divide(1.0, np.sqrt(d_out), out=np.zeros_like(d_out), where=d_out > 0)
-    v = t.target.weights
-
-    def matvec(x):
-        u = there.complement_fn((inv_out * np.ravel(x))[:, None])
-        u = t.backward_sum(v * u[:, 0])
-        return sqrt_in * here.complement_fn(u[:, None])[:, 0]
-
-    def rmatvec(y):  # the transpose of each factor, in reverse order
-        y = (sqrt_in * np.ravel(y))[:, None]
-        y = y - d_in[:, None] * here.extend_fn(here.restrict_fn(y / np.where(d_in > 0, d_in, 1.0)[:, None]))
-        y = (v * t.forward_sum(y[:, 0]))[:, None]
-        y = y - d_out[:, None] * there.extend_fn(there.restrict_fn(
-            np.divide(y, d_out[:, None], out=np.zeros_like(y), where=d_out[:, None] > 0)))
-        return inv_out * y[:, 0]
-
-    op = LinearOperator((d_in.size, d_out.size), matvec=matvec, rmatvec=rmatvec, dtype=float)
-    if min(op.shape) <= 2:
-        return float(np.linalg.norm(op @ np.eye(op.shape[1]), 2))
-    return float(svds(op, k=1, return_singular_vectors=False, tol=1e-10, random_state=0)[0])

@@ -31,19 +31,22 @@ class ProjectionSpec:
     basis : {"constant", "linear", "quadratic"}
         Mori: polynomial degree in the kept neurons; the weight is the layer's
         density from the forward solve.
-    memory : int or None
+    memory : int, None or "auto"
         Largest lag kept by the reduced recursion (0: no memory at all);
-        ``None`` (``"full"``) keeps every lag and is exact.
+        ``None`` (``"full"``) keeps every lag and is exact; ``"auto"`` takes
+        the shortest lag whose estimated truncation error (an upper bound on
+        the L1 error of the kept marginals, :mod:`mzpdf.mz.norms`) is at most
+        :attr:`tol`.
     tol : float
-        Target L1 error of the kept marginals for :attr:`min_memory`
-        ("how shallow can this network be").
+        Target L1 error of the kept marginals, > 0: for ``memory = "auto"``
+        and for :attr:`min_memory` ("how shallow can this network be").
     """
 
     kind: str
     keep: tuple
     reference: str = "marginal"
     basis: str = "linear"
-    memory: int | None = None
+    memory: int | str | None = None
     tol: float = 1e-3
 
     KEYS = ("kind", "keep", "reference", "basis", "memory", "tol")
@@ -82,10 +85,12 @@ class ProjectionSpec:
         memory = table.get("memory", "full")
         if memory == "full":
             memory = None
+        elif memory == "auto":
+            pass
         elif isinstance(memory, str):
-            raise CaseError(f"{key}.memory", "must be 'full' or an integer lag >= 0", memory)
-        else:
-            memory = integer(memory, f"{key}.memory", 0)
+            raise CaseError(f"{key}.memory", "must be 'full', 'auto' or an integer lag >= 0", memory)
+        elif isinstance(memory, bool) or not isinstance(memory, int) or memory < 0:
+            raise CaseError(f"{key}.memory", "must be 'full', 'auto' or an integer lag >= 0", memory)
         tol = number(table.get("tol", 1e-3), f"{key}.tol", 0.0)
         return cls(kind, tuple(sorted(keep)), reference, basis, memory, tol)
 
@@ -106,5 +111,6 @@ class ProjectionSpec:
 
     def describe(self) -> str:
         detail = f"reference {self.reference}" if self.kind == "chorin" else f"basis {self.basis}"
-        memory = "full memory" if self.memory is None else f"memory {self.memory}"
+        memory = ("full memory" if self.memory is None else
+                  f"memory auto (tol {self.tol:g})" if self.memory == "auto" else f"memory {self.memory}")
         return f"{self.kind} projection onto neurons {list(self.keep)}, {detail}, {memory}"

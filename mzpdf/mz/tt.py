@@ -29,8 +29,11 @@ every kernel; the input layer's kernels ``K[n, 0]`` (one column each) take
 ``L - 1`` more. With full memory the reduced recursion reproduces the kept
 marginals of the TT solution to the accuracy of the crosses (``solver.tol``).
 
-Not computed on TT: kappa (it needs the full operator's norm; NaN in the
-results), the observable (backward) equation.
+Not computed on TT: kappa and the kernel bounds (they need the full
+operator's norm in L2(mu); NaN in the results), the observable (backward)
+equation. The truncation estimate (and so ``memory = "auto"``) works in L1:
+the kernels' L1 operator norms and the L1 norms of the dropped terms bound
+the L1 error of the kept marginals the same way (:mod:`mzpdf.mz.norms`).
 """
 from __future__ import annotations
 
@@ -90,6 +93,12 @@ class TTChorinLayer:
         cols = self.kept_grid.weights @ np.abs(kernel)
         return float(np.max(cols / source.unit_norms))
 
+    def reduced_norm(self, r) -> float:
+        """L1 norm of the kept marginal ``r`` (the measured error's norm)."""
+        return float(self.kept_grid.weights @ np.abs(np.asarray(r).reshape(-1)))
+
+    error_factor = 1.0
+
     def kept_pdf(self, nodal, rows) -> np.ndarray:
         """X-marginal densities of the kept neurons at abscissae ``rows[i]``:
         ``sum_j w_j rho(x - sigma(z_j)) m(z_j)`` of the Z-marginal ``m``."""
@@ -117,6 +126,11 @@ class TTInputLayer:
 
     def kernel_norm(self, kernel, source) -> float:
         return float(np.max(np.sum(np.abs(kernel), axis=0) / source.unit_norms))
+
+    def reduced_norm(self, r) -> float:
+        return float(np.sum(np.abs(r)))
+
+    error_factor = 1.0
 
     def kept_pdf(self, nodal, rows) -> np.ndarray:
         return np.stack([nodal[0] * self.law.marginal_pdf(k, np.asarray(rows[i], dtype=np.float64))
