@@ -81,11 +81,17 @@ def require_memory(need: int, what: str) -> None:
                          f"{format_bytes(have)} available")
 
 
-def grid_bytes(widths, nodes: int, threads: int, columns: int = 0) -> int:
+def grid_bytes(widths, nodes: int, threads: int, columns: int = 0, hidden: int = 0) -> int:
     """Peak bytes of a grid solve on layers of ``widths`` neurons with
     ``nodes`` per neuron and ``threads`` Numba threads; ``columns`` extra
     vectors of the largest layer's size held at once (the memory kernels of a
-    Mori-Zwanzig reduction)."""
+    Mori-Zwanzig reduction).
+
+    With noiseless layers ``widths`` are the widths of the laws with
+    densities (:attr:`mzpdf.network.Network.state_widths`: the input and the
+    noisy layers), never the hidden ones, and ``hidden`` is the widest
+    noiseless layer, whose values the composed map holds at every node of a
+    grid (twice: its input and its output)."""
     sizes = [float(nodes) ** w for w in widths]
     total = _DENSE_BLOCK_BYTES
     for n, (size, width) in enumerate(zip(sizes, widths)):
@@ -94,4 +100,5 @@ def grid_bytes(widths, nodes: int, threads: int, columns: int = 0) -> int:
             total += 8 * size * (3 * widths[n + 1] + 1)  # mapped, windows, in-box mass
     total += 8 * max(sizes) * threads  # per-thread sums of the windowed kernel
     total += 3 * 8 * max(sizes) * columns  # stacked, pushed and in-flight columns
+    total += 2 * 8 * max(sizes) * hidden  # a composed map's intermediate layers at a grid's nodes
     return int(min(total, 2.0**62))

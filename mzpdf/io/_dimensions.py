@@ -81,6 +81,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     # /diagnostics
     "diagnostics/mass": ("layer",),
     "diagnostics/lost_mass": ("layer",),
+    "diagnostics/no_density": ("layer",),
     "diagnostics/duality_gap": ("step",),
     "diagnostics/time_per_layer_s": ("step",),
     "diagnostics/quadrature_mass_error": ("step",),

@@ -334,12 +334,6 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
                         "cut off before the run fails its accuracy checks)", max_lost_mass)
     if backend not in BACKENDS:
         raise CaseError("solver.backend", f"must be one of {list(BACKENDS)}", backend)
-    method_cls = SOLVERS.get(method, "solver.method")
-    if backend not in method_cls.capabilities.backends:
-        runs = [name for name in SOLVERS if backend in SOLVERS.get(name).capabilities.backends]
-        raise CaseError("solver.backend", f"{backend!r} runs the {', '.join(runs)} method only (solver.method = "
-                                          f"{method!r}: use 'cpu')", backend)
-    solver = method_cls.options_class.from_dict(solver_table, "solver")
 
     observable = points = tails = None
     obs = _section(table, "observable")

@@ -18,7 +18,7 @@ from ..errors import CaseError
 from .activations import Activation, make_activation
 from .noise import NoiseLaw, make_noise
 
-__all__ = ["Layer", "Network", "make_layer", "make_network", "random_network", "load_npz"]
+__all__ = ["ComposedLayer", "Layer", "Network", "make_layer", "make_network", "random_network", "load_npz"]
 
 LAYER_KINDS = ("dense", "residual")
 
@@ -137,8 +137,113 @@ class Network:
             x = layer.forward(x)
         return x
 
+    @property
+    def has_noiseless(self) -> bool:
+        """Whether some layer has noise kind ``none``."""
+        return any(layer.noise.is_deterministic for layer in self.layers)
+
+    def segments(self) -> list[tuple[int, int]]:
+        """The runs ``[start, stop)`` of layers that end at a noisy layer
+        (or at the end of the net): a run of noiseless layers and the noisy
+        layer after it is one transition ``y = G(x) + xi`` with
+        ``G = F_{stop-1} o ... o F_start`` (SPEC 1). Without noiseless layers
+        every run is one layer."""
+        out, start = [], 0
+        for n, layer in enumerate(self.layers):
+            if not layer.noise.is_deterministic or n == len(self.layers) - 1:
+                out.append((start, n + 1))
+                start = n + 1
+        return out
+
+    def collapsed(self) -> "Network":
+        """One transition per run of :meth:`segments`: the layer itself for a
+        run of one layer (so a net without noiseless layers is returned as
+        is), else a :class:`ComposedLayer`."""
+        if not self.has_noiseless:
+            return self
+        return Network(tuple(self.layers[a] if b - a == 1 else ComposedLayer(self.layers[a:b])
+                             for a, b in self.segments()))
+
+    @property
+    def state_widths(self) -> list[int]:
+        """The widths of the laws that have densities: the input's and each
+        noisy layer's (``widths`` of :meth:`collapsed`); what a density
+        discretization's cost depends on, not the hidden widths."""
+        return self.collapsed().widths
+
     def to_dict(self) -> dict:
         return {"layers": [layer.to_dict() for layer in self.layers]}
+
+
+@dataclass(frozen=True)
+class ComposedLayer:
+    """A run of noiseless layers and the layer after it as one transition:
+    ``Y = G(X) + xi`` with ``G = F_m o ... o F_k`` and ``xi`` the last layer's
+    noise, so that the kernel is ``k(y | x) = rho_m(y - G(x))`` (SPEC 1).
+
+    Offers what a transition needs of a layer: ``forward``, ``n_in``,
+    ``n_out``, ``noise``, ``kind`` and ``activation`` (the last layer's: ``G``
+    takes values in its range).
+
+    Parameters
+    ----------
+    layers : tuple of Layer
+        Every layer but the last has noise kind ``none``.
+    """
+
+    layers: tuple
+
+    def __post_init__(self):
+        layers = tuple(self.layers)
+        if not layers:
+            raise ValueError("a composed layer needs at least one layer")
+        for n, layer in enumerate(layers[:-1]):
+            if not layer.noise.is_deterministic:
+                raise ValueError(f"layer {n} of a composed layer has noise {layer.noise.kind!r}: only the last "
+                                 "layer of a composition may be noisy")
+        for n in range(1, len(layers)):
+            if layers[n].n_in != layers[n - 1].n_out:
+                raise ValueError(f"layer {n} of a composed layer takes {layers[n].n_in} inputs, layer {n - 1} "
+                                 f"gives {layers[n - 1].n_out}")
+        object.__setattr__(self, "layers", layers)
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def noise(self) -> NoiseLaw:
+        return self.layers[-1].noise
+
+    @property
+    def kind(self) -> str:
+        return self.layers[-1].kind
+
+    @property
+    def activation(self) -> Activation:
+        return self.layers[-1].activation
+
+    @property
+    def hidden_width(self) -> int:
+        """The widest intermediate output (evaluated at every source node)."""
+        return max((layer.n_out for layer in self.layers[:-1]), default=0)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``G(x)`` at points ``x`` of shape ``(n_points, n_in)``."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def partial(self, x: np.ndarray):
+        """Yield ``F_j o ... o F_k (x)`` for each layer ``j`` but the last:
+        the noiseless intermediate layers at the points ``x``."""
+        for layer in self.layers[:-1]:
+            x = layer.forward(x)
+            yield x
 
 
 _LAYER_KEYS = {"kind", "weights", "bias", "activation", "slope", "alpha", "step", "noise"}

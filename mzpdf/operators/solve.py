@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from ..discretization.grid import GridFunction, TensorGrid
 from ..memory import grid_bytes, numba_threads, require_memory
-from ..errors import BackendWarning, MassLossWarning, NumericalHealthWarning
+from ..errors import BackendWarning, MassLossWarning, NumericalHealthWarning, SingularDensityError
 from ..network.inputs import InputLaw
 from ..network.network import Network
 from ..options import GridOptions, is_auto
@@ -78,18 +78,31 @@ _QUADRATURE_MASS_TOL = 1e-2
 class ForwardSolution:
     """Densities of X_0, ..., X_L on tensor grids.
 
+    With noiseless layers, ``network`` is the given network collapsed
+    (:meth:`mzpdf.network.Network.collapsed`): one transition per run of
+    noiseless layers and the noisy layer after it, so ``densities`` and
+    ``transitions`` count those runs (``depth`` of them) and the layers
+    inside a run, which have no density, are the push-forwards of
+    :meth:`pushforward`. Without noiseless layers ``given`` is None and
+    everything counts the layers.
+
     Attributes
     ----------
     network : Network
+        The transitions' network (the collapsed one).
     input_law : InputLaw
     densities : list
-        ``L + 1`` entries; entry 0 is ``None`` for a point input (an atom),
-        else a :class:`GridFunction`; entries 1..L are GridFunctions.
+        ``depth + 1`` entries; entry 0 is ``None`` for a point input (an
+        atom), else a :class:`GridFunction`; the others are GridFunctions.
     transitions : list of GridTransition
-        ``L`` entries; transition n maps layer n's nodes to layer n+1's grid.
+        ``depth`` entries; transition n maps density n's nodes to density
+        n+1's grid.
     diagnostics : dict
-        ``mass``, ``lost_mass`` (L+1,), ``duality_gap``, ``time_per_layer_s``,
-        ``kernel`` (L,): see :meth:`GridSolver.propagate`.
+        ``mass``, ``lost_mass``, ``no_density`` (L+1,), ``duality_gap``,
+        ``time_per_layer_s``, ``kernel`` (L,), over the given network's
+        layers: see :meth:`GridSolver.propagate`.
+    given : Network or None
+        The network as given, when noiseless layers were composed.
     """
 
     network: Network
@@ -97,10 +110,49 @@ class ForwardSolution:
     densities: list
     transitions: list
     diagnostics: dict = field(default_factory=dict)
+    given: Network | None = None
 
     @property
     def depth(self) -> int:
         return len(self.transitions)
+
+    @property
+    def layers(self) -> Network:
+        """The network as given (L layers)."""
+        return self.network if self.given is None else self.given
+
+    def density_index(self, n: int) -> int | None:
+        """The entry of ``densities`` that is layer ``n`` (0..L) of the given
+        network, or None where layer n is inside a run of noiseless layers."""
+        if self.given is None:
+            return n
+        ends = [0] + [stop for _, stop in self.given.segments()]
+        return ends.index(n) if n in ends else None
+
+    def pushforward(self, n: int) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """``(mass, mean, cov, support)`` of layer ``n``, one without a density:
+        ``X_n = F_{n-1} o ... o F_k (X_k)`` with ``X_k`` the last layer before
+        it that has one, so by quadrature over ``X_k``'s nodes ``x_j`` with
+        coefficients ``c_j = w_j p_k(x_j)``: ``mean = sum_j c_j G(x_j) / mass``,
+        ``cov`` likewise (normalized as :meth:`TensorGrid.moments`);
+        ``support`` (N_n, 2) spans ``G(x_j)`` over the nodes with ``c_j > 0``."""
+        if self.density_index(n) is not None:
+            raise ValueError(f"layer {n} has a density: take its moments from densities[{self.density_index(n)}]")
+        step, (start, _) = next((s, seg) for s, seg in enumerate(self.given.segments()) if seg[0] < n < seg[1])
+        coeffs = self.source_coefficients(step)
+        x = self.transitions[step].source_points
+        for layer in self.given.layers[start:n]:
+            x = layer.forward(x)
+        mass = float(coeffs.sum())
+        mean = (x.T @ coeffs) / mass
+        centred = x - mean
+        # sum_j c_j z_j z_j^T as Gram matrices of sqrt(c+) z and sqrt(c-) z (BLAS syrk: a general
+        # product of the (N, J) and (J, N) factors is up to 100x slower with some OpenBLAS builds)
+        pos = np.sqrt(np.maximum(coeffs, 0.0))[:, None] * centred
+        neg = np.sqrt(np.maximum(-coeffs, 0.0))[:, None] * centred
+        cov = (pos.T @ pos - neg.T @ neg) / mass
+        on = x[coeffs > 0] if np.any(coeffs > 0) else x
+        return mass, mean, cov, np.column_stack([on.min(axis=0), on.max(axis=0)])
 
     def transfer(self, n: int) -> TransferOperator:
         return TransferOperator(self.transitions[n])
@@ -138,6 +190,31 @@ class BackwardSolution:
     q0: np.ndarray | None
     mean: float
     mean_forward: float
+
+
+def _layer_diagnostics(solution: ForwardSolution) -> dict:
+    """A composed solve's diagnostics over the given network's layers: a
+    layer inside a run of noiseless layers keeps the mass of the density
+    before it, cuts none, has ``no_density`` 1, and its step (an exact map
+    of the nodes) has duality gap, mass error and time 0 and kernel
+    ``none``; the run's transition counts at its last layer."""
+    d, given = solution.diagnostics, solution.given
+    L = given.depth
+    out = dict(d)
+    out["no_density"] = np.zeros(L + 1, dtype=np.int8)
+    out["no_density"][0] = solution.input_law.is_atomic
+    out["mass"], out["lost_mass"] = np.zeros(L + 1), np.zeros(L + 1)
+    out["mass"][0], out["lost_mass"][0] = d["mass"][0], d["lost_mass"][0]
+    for name in ("duality_gap", "quadrature_mass_error", "time_per_layer_s"):
+        out[name] = np.zeros(L)
+    out["kernel"] = np.array([b"none"] * L, dtype="S8")
+    for s, (start, stop) in enumerate(given.segments()):
+        out["mass"][start + 1:stop] = d["mass"][s]
+        out["no_density"][start + 1:stop] = 1
+        out["mass"][stop], out["lost_mass"][stop] = d["mass"][s + 1], d["lost_mass"][s + 1]
+        for name in ("duality_gap", "quadrature_mass_error", "time_per_layer_s", "kernel"):
+            out[name][stop - 1] = d[name][s]
+    return out
 
 
 def _duality_gap(t: GridTransition, coeffs: np.ndarray, out: np.ndarray, rng) -> float:
@@ -225,8 +302,16 @@ class GridSolver:
         opt = self.options
         if input_law.dim != network.widths[0]:
             raise ValueError(f"input law has dimension {input_law.dim}, the network {network.widths[0]} inputs")
-        require_memory(grid_bytes(network.widths, opt.nodes, numba_threads()),
+        given, network = network, network.collapsed()
+        hidden = max((getattr(layer, "hidden_width", 0) for layer in network), default=0)
+        require_memory(grid_bytes(network.widths, opt.nodes, numba_threads(), hidden=hidden),
                        f"a grid of {opt.nodes} nodes per neuron on layers of up to {max(network.widths)} neurons")
+        if network[-1].noise.is_deterministic:
+            raise SingularDensityError(
+                f"layer {given.depth - 1}, the last, has noise kind 'none': X_{given.depth} is a map of "
+                f"X_{given.depth - 1} with no density on {given.widths[-1]} neurons for a grid to hold; give the "
+                "output layer noise, or use method = 'qmc' (it gives the moments of a noiseless output)")
+        ends = [stop for _, stop in given.segments()]  # the given layer that each density after the input is
         L = network.depth
         mass, lost, gap, qerr, seconds, kernel = (np.zeros(L + 1), np.zeros(L + 1), np.zeros(L), np.zeros(L),
                                                   np.zeros(L), [])
@@ -264,7 +349,7 @@ class GridSolver:
                 seconds[n] = time.perf_counter() - start
             mass[n + 1] = density.integral()
             qerr[n] = mass[n + 1] - (mass[n] - lost[n + 1])
-            self._check_health(n + 1, density, lost[n + 1], layer.n_out, qerr[n])
+            self._check_health(ends[n], density, lost[n + 1], layer.n_out, qerr[n])
             densities.append(density)
             transitions.append(t)
             kernel.append(t.algorithm)
@@ -277,7 +362,11 @@ class GridSolver:
         diagnostics = {"mass": mass, "lost_mass": lost, "duality_gap": gap, "quadrature_mass_error": qerr,
                        "time_per_layer_s": seconds, "kernel": np.array(kernel, dtype="S8"),
                        "backend": self.backend_note}
-        return ForwardSolution(network, input_law, densities, transitions, diagnostics)
+        if network is given:
+            diagnostics["no_density"] = np.array([input_law.is_atomic] + [False] * L, dtype=np.int8)
+            return ForwardSolution(network, input_law, densities, transitions, diagnostics)
+        solution = ForwardSolution(network, input_law, densities, transitions, diagnostics, given)
+        return replace(solution, diagnostics=_layer_diagnostics(solution))
 
     def _box(self, auto_box: np.ndarray) -> np.ndarray:
         if is_auto(self.options.domain):

@@ -47,7 +47,8 @@ class GridTransition:
 
     Attributes
     ----------
-    layer : Layer
+    layer : Layer or ComposedLayer
+        Its ``forward``, ``n_out`` and (not ``none``) ``noise`` are used.
     source_points : (J, n_in)
     source_weights : (J,)
         Quadrature weights of the source nodes (1 for an atom).
@@ -64,8 +65,9 @@ class GridTransition:
     def __post_init__(self):
         if self.layer.noise.is_deterministic:
             raise SingularDensityError(
-                "a layer with noise kind 'none' maps densities to singular measures that no grid can hold; "
-                "use method = 'montecarlo', or give the layer noise"
+                "a layer with noise kind 'none' maps densities to singular measures that no grid can hold: "
+                "compose it with the noisy layer after it (Network.collapsed, as GridSolver.propagate does), "
+                "give the layer noise, or use method = 'qmc'"
             )
         if self.algorithm not in ("auto", "dense", "windowed", "cuda"):
             raise ValueError(f"algorithm must be 'auto', 'dense', 'windowed' or 'cuda', got {self.algorithm!r}")

@@ -8,6 +8,18 @@ matter). The error bound of each probability is the difference to a second
 solve on the same boxes with fewer nodes (:data:`COARSE_FRACTION`), plus the
 mass the boxes cut times the largest survival any cut atom can have, plus a
 round-off allowance.
+
+Noiseless layers (``noise = none``): a run of them and the noisy layer
+after it is one transition ``k(y | x) = rho(y - G(x))``, ``G`` the composed
+map evaluated at the nodes of the last density
+(:meth:`mzpdf.network.Network.collapsed`), so the grids have the widths of
+the input and the noisy layers only. A layer inside such a run has no
+density: its moments are exact quadratures of the push-forward
+(:meth:`mzpdf.operators.solve.ForwardSolution.pushforward`), its marginals
+NaN, ``/diagnostics/no_density`` marks it and ``law(n).marginal`` raises
+:class:`~mzpdf.errors.SingularDensityError`. A noiseless last layer (no
+density at the output), ``[projection]`` and ``[analysis] distances`` on
+such nets are refused (qmc takes the first).
 """
 from __future__ import annotations
 
@@ -19,7 +31,7 @@ from ..memory import grid_bytes, numba_threads
 from ..results import BackwardSummary, LayerSummary
 from ..options import GridOptions
 from ..errors import CaseError
-from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, Solver
+from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, Solver, SummaryLaw
 
 JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
 # Nodes of the second solve behind an exceedance's error bound, as a fraction
@@ -36,6 +48,11 @@ ROUNDOFF_PER_LAYER = 1e-13
 CUT_SHARE = 1e-6
 
 
+# kernel pairs per second of the windowed transfer sum on 2 cores (4 neurons, 3 tanh layers, 16 nodes:
+# 1.3e10 pairs in 8 s); the estimate behind solver.method = "auto"
+PAIRS_PER_SECOND = 1e9
+
+
 @SOLVERS.register("grid")
 class Grid(Solver):
     """Densities on tensor grids of ``solver.nodes`` per neuron: exact
@@ -43,10 +60,41 @@ class Grid(Solver):
 
     name = "grid"
     options_class = GridOptions
-    capabilities = Capabilities(max_width=4, projections=("chorin", "mori"), backends=("cpu", "cuda"), tails=True)
+    capabilities = Capabilities(noiseless=True, max_width=4, projections=("chorin", "mori"),
+                                backends=("cpu", "cuda"), tails=True)
+    auto_priority = 0
+    auto_description = "densities on tensor grids with error control"
+
+    @classmethod
+    def estimate_seconds(cls, case) -> float:
+        """Kernel pairs of every layer's transfer (nodes^(d_in + d_out), d the
+        dimension of the state the grid carries: noiseless layers carry
+        none) at ``PAIRS_PER_SECOND``."""
+        n, dims = case.solver.nodes, [0 if case.input.is_atomic else case.network.widths[0]]
+        for layer in case.network:
+            if not layer.noise.is_deterministic:
+                dims.append(layer.n_out)
+        return 0.1 + sum(float(n) ** (a + b) for a, b in zip(dims[:-1], dims[1:])) / PAIRS_PER_SECOND
 
     @classmethod
     def _problem(cls, case, keys):
+        net = case.network
+        if net.has_noiseless:
+            L = net.depth
+            if net[-1].noise.is_deterministic:
+                return (keys.noise(L - 1), f"must not be 'none' on the last layer with solver.method = {cls.name!r}: "
+                        f"X_{L} = G(X_{L - 1}) is a map with no density on its {net.widths[-1]} neurons for a grid to "
+                        "hold (give the output layer noise, e.g. an observation noise, or use solver.method = 'qmc', "
+                        "which gives the moments of a noiseless output)", "none")
+            if case.projection is not None:
+                return ("projection", f"is not taken by solver.method = {cls.name!r} on a network with noiseless "
+                        f"layers (layers {_noiseless(net)}): the Mori-Zwanzig reduction needs every layer's density "
+                        "(give those layers noise, or drop [projection])", case.projection.kind)
+            analysis = getattr(case, "analysis", None)
+            if analysis is not None and getattr(analysis, "distances", "none") != "none":
+                return ("analysis.distances", f"needs every layer's density, which solver.method = {cls.name!r} "
+                        f"does not give on the noiseless layers {_noiseless(net)} (set it to 'none', or give "
+                        "those layers noise)", analysis.distances)
         tails = getattr(case, "tails", None)
         if tails is None:
             return None
@@ -63,13 +111,15 @@ class Grid(Solver):
             keep = len(projection.keep)
             reduced = case.solver.nodes ** keep if projection.kind == "chorin" else 1 + keep * (keep + 3) // 2
             columns = (len(case.network.widths) - 1) * reduced + 1
-        return grid_bytes(case.network.widths, case.solver.nodes, numba_threads(), columns)
+        hidden = max((layer.n_out for layer in case.network if layer.noise.is_deterministic), default=0)
+        return grid_bytes(case.network.state_widths, case.solver.nodes, numba_threads(), columns, hidden)
 
     @classmethod
     def memory_key(cls, case):
+        noiseless = " (noisy ones and the input: noiseless layers are composed)" if case.network.has_noiseless else ""
         return ("solver.nodes", f"{case.solver.nodes} nodes per neuron on layers of up to "
-                f"{max(case.network.widths)} neurons; lower solver.nodes, or use solver.method = 'tt' for wide "
-                "layers", case.solver.nodes)
+                f"{max(case.network.state_widths)} neurons{noiseless}; lower solver.nodes, or use solver.method = "
+                "'tt' for wide layers", case.solver.nodes)
 
     def _propagate(self, report, states, on_layer):
         from ..operators.solve import GridSolver, threshold_tail
@@ -93,7 +143,10 @@ class Grid(Solver):
         return summarize_forward(native, self.options.marginal_points)
 
     def _law(self, solution, n):
-        density = solution.native.densities[n]
+        index = solution.native.density_index(n)
+        if index is None:
+            return PushforwardLaw(solution.forward[n], n)
+        density = solution.native.densities[index]
         if density is None:
             return AtomLaw(solution.native.input_law.mean())
         mass, mean, cov = density.moments()
@@ -245,12 +298,46 @@ class Grid(Solver):
         return reduce_network(solution.native, self.case.projection, solution.native_backward, progress=report)
 
 
+class PushforwardLaw(SummaryLaw):
+    """The law of a layer inside a run of noiseless layers: moments, no density."""
+
+    def __init__(self, layer: LayerSummary, n: int):
+        super().__init__(layer)
+        self._n = n
+
+    def marginal(self, i, x):
+        from ..errors import SingularDensityError
+
+        self._check(i)
+        raise SingularDensityError(f"layer {self._n} is the output of the noiseless layer {self._n - 1}: a map of the "
+                                   "last layer with a density, so it has no density of its own (its mean and "
+                                   "covariance are exact quadratures of that map; give layer "
+                                   f"{self._n - 1} noise for a density)")
+
+    def joint(self, i, j, x, y):
+        self._check(i, j)
+        return self.marginal(i, x)
+
+
+def _noiseless(network) -> list[int]:
+    return [n for n, layer in enumerate(network) if layer.noise.is_deterministic]
+
+
 def summarize_forward(solution, marginal_points: int = 201) -> list[LayerSummary]:
     """Moments and marginals of every layer of a grid solution; marginals are
     interpolated onto ``marginal_points`` equispaced abscissae per neuron spanning
-    the layer's box."""
+    the layer's box. A layer without a density (inside a run of noiseless
+    layers) gets the moments of its push-forward, NaN marginals on abscissae
+    spanning the images of the nodes, and that span as its box."""
     out = []
-    for density in solution.densities:
+    for n in range(solution.layers.depth + 1):
+        index = solution.density_index(n)
+        if index is None:
+            mass, mean, cov, box = solution.pushforward(n)
+            xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in box])
+            out.append(LayerSummary(mean, cov, mass, xs, np.full(xs.shape, np.nan), box))
+            continue
+        density = solution.densities[index]
         if density is None:  # an atom: the point input
             out.append(atom_summary(solution.input_law.mean(), marginal_points))
             continue
