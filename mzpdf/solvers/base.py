@@ -29,7 +29,7 @@ from ..memory import BASE_BYTES, available_bytes, format_bytes
 from ..progress import Progress
 from ..results import BackwardSummary, LayerSummary
 
-__all__ = ["Capabilities", "CaseKeys", "DIAGNOSTICS", "Law", "Solution", "Solver", "SOLVERS", "SummaryLaw",
+__all__ = ["Capabilities", "CaseKeys", "DIAGNOSTICS", "Law", "MomentLaw", "Solution", "Solver", "SOLVERS", "SummaryLaw",
            "accepting", "check_memory", "estimate_bytes"]
 
 SOLVERS: Registry = Registry("solver method")
@@ -212,6 +212,26 @@ class SummaryLaw(Law):
         f = RegularGridInterpolator((gx, gy), pdf, bounds_error=False, fill_value=0.0)
         return f(np.column_stack([X.ravel(), Y.ravel()])).reshape(X.shape)
 
+
+
+class MomentLaw(SummaryLaw):
+    """A layer whose law has moments but no density (the push-forward of the
+    layer before it through a noiseless layer): ``marginal`` and ``joint``
+    raise :class:`~mzpdf.errors.SingularDensityError` saying ``why``."""
+
+    def __init__(self, layer: LayerSummary, why: str):
+        super().__init__(layer)
+        self._why = why
+
+    def marginal(self, i, x):
+        from ..errors import SingularDensityError
+
+        self._check(i)
+        raise SingularDensityError(self._why)
+
+    def joint(self, i, j, x, y):
+        self._check(i, j)
+        return self.marginal(i, x)
 
 @dataclass(frozen=True)
 class Solution:

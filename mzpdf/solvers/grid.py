@@ -31,7 +31,7 @@ from ..memory import grid_bytes, numba_threads
 from ..results import BackwardSummary, LayerSummary
 from ..options import GridOptions
 from ..errors import CaseError
-from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, Solver, SummaryLaw
+from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, MomentLaw, Solver
 
 JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
 # Nodes of the second solve behind an exceedance's error bound, as a fraction
@@ -145,7 +145,9 @@ class Grid(Solver):
     def _law(self, solution, n):
         index = solution.native.density_index(n)
         if index is None:
-            return PushforwardLaw(solution.forward[n], n)
+            return MomentLaw(solution.forward[n], f"layer {n} is the output of the noiseless layer {n - 1}: a map "
+                             "of the last layer with a density, so it has no density of its own (its mean and "
+                             f"covariance are exact quadratures of that map; give layer {n - 1} noise for a density)")
         density = solution.native.densities[index]
         if density is None:
             return AtomLaw(solution.native.input_law.mean())
@@ -297,22 +299,6 @@ class Grid(Solver):
 
         return reduce_network(solution.native, self.case.projection, solution.native_backward, progress=report)
 
-
-class PushforwardLaw(SummaryLaw):
-    """The law of a layer inside a run of noiseless layers: moments, no density."""
-
-    def __init__(self, layer: LayerSummary, n: int):
-        super().__init__(layer)
-        self._n = n
-
-    def marginal(self, i, x):
-        from ..errors import SingularDensityError
-
-        self._check(i)
-        raise SingularDensityError(f"layer {self._n} is the output of the noiseless layer {self._n - 1}: a map of the "
-                                   "last layer with a density, so it has no density of its own (its mean and "
-                                   "covariance are exact quadratures of that map; give layer "
-                                   f"{self._n - 1} noise for a density)")
 
     def joint(self, i, j, x, y):
         self._check(i, j)
