@@ -19,8 +19,6 @@ from scipy.stats import norm, qmc
 import mzpdf
 from mzpdf.errors import CaseError, SingularDensityError
 from mzpdf.network import Layer, Network
-from mzpdf.observables import LinearObservable
-from mzpdf.operators.solve import GridSolver
 
 NONE = {"kind": "none"}
 # Linear nets: the composed map W2 W1 (gain 2.8) spreads layer 1's nodes over
