@@ -29,7 +29,7 @@ import numpy as np
 from ._validate import real_array
 from .errors import CaseError
 
-__all__ = ["TailSpec", "make_tails", "readout", "tails_problem", "log_survival", "log_tail", "survival_bound",
+__all__ = ["case_problem", "TailSpec", "make_tails", "readout", "tails_problem", "log_survival", "log_tail", "survival_bound",
            "invert_tail"]
 
 # Noise kinds whose read-out a . xi has a closed-form survival function for any a.
@@ -114,6 +114,18 @@ def tails_problem(noise, a: np.ndarray) -> str | None:
                 f"{np.count_nonzero(a)} independent {noise.kind} variables has no closed-form survival "
                 "function): use kind = 'neuron', or gaussian last-layer noise")
     return f"has no closed-form survival function for {noise.kind!r} noise on the last layer"
+
+
+def case_problem(case):
+    """``(key, rule, value)`` when ``case`` asks for tails its last layer's
+    noise has no closed-form survival function for, else None (the check of
+    every method with the tails capability)."""
+    tails = getattr(case, "tails", None)
+    if tails is None:
+        return None
+    a, _ = readout(case.observable, case.network.widths[-1])
+    reason = tails_problem(case.network[-1].noise, a)
+    return None if reason is None else (tails.key, reason, tails.value)
 
 
 def log_survival(noise, a: np.ndarray, z: np.ndarray) -> np.ndarray:

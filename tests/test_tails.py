@@ -143,6 +143,43 @@ def test_tanh_net_against_conditional_montecarlo():
     assert np.all(np.abs(z) <= Z_TOL), z
 
 
+# qmc: conditional RQMC over the kept read-outs, exceedance_error = 4 standard errors over the replicates.
+QMC_OVER = ["solver.method='qmc'", "solver.samples=16384", "solver.replicates=16", "solver.joint_points=2"]
+
+
+def test_qmc_exceedance_against_the_closed_form():
+    """Linear-gaussian net: the conditional estimator integrates the last noise exactly, so even at 5 sigma
+    (P = 2.9e-7, below 1/points) it has an estimate, within its stated error (4 standard errors: a normal
+    miss has probability 6e-5) of the closed form; quantiles within 0.01 sd."""
+    m, cov = _gaussian_law()
+    mu, sd = A @ m + C, float(np.sqrt(A @ cov @ A))
+    table = _table(W_LG, B_LG, "identity", S_LG, {"kind": "gaussian", "mean": M0.tolist(), "cov": C0.tolist()},
+                   {"kind": "linear", "coefficients": A.tolist(), "offset": C,
+                    "thresholds": (mu + np.array([1.0, 3.0, 5.0]) * sd).tolist(), "quantiles": [0.9, 0.999]})
+    del table["solver"]["nodes"]
+    back = mzpdf.run(mzpdf.load_case(table, QMC_OVER)).backward
+    exact = special.ndtr(-np.array([1.0, 3.0, 5.0]))
+    assert np.all(np.abs(back.exceedance - exact) <= back.exceedance_error), (back.exceedance - exact,
+                                                                             back.exceedance_error)
+    # not a vacuous check: the stated error is small at 1 and 3 sigma (measured 1e-3 and 2e-2 relative); at
+    # 5 sigma the read-outs that reach the tail are rare, and it is ~1x the probability (the grid's is 1e-11)
+    assert np.all(back.exceedance_error < np.array([0.01, 0.1, 2.0]) * exact), back.exceedance_error / exact
+    t_exact = mu + sd * special.ndtri([0.9, 0.999])
+    assert np.all(np.abs(back.quantiles - t_exact) <= 0.01 * sd), (back.quantiles - t_exact) / sd
+
+
+@pytest.mark.slow
+def test_qmc_tanh_net_against_the_grid():
+    """The tail_risk net: qmc's exceedances within their stated error (4 standard errors) of the grid's,
+    whose own bound is 1e-3 relative (tests above)."""
+    table = _table(W_TANH, B_TANH, "tanh", 0.2, {"kind": "gaussian", "mean": [0.0, 0.0, 0.0], "std": 0.5},
+                   {"kind": "linear", "coefficients": A_TANH.tolist(), "thresholds": T_TANH})
+    grid = mzpdf.run(mzpdf.load_case(table)).backward
+    del table["solver"]["nodes"]
+    qmc = mzpdf.run(mzpdf.load_case(table, QMC_OVER)).backward
+    assert np.all(np.abs(qmc.exceedance - grid.exceedance) <= qmc.exceedance_error + grid.exceedance_error)
+
+
 # -- closed-form survival functions against scipy.stats (exact to round-off; 1e-12 relative) ------
 SURVIVAL_TOL = 1e-12
 
@@ -208,7 +245,7 @@ def test_methods_without_tails_refuse_naming_grid(method):
     with pytest.raises(CaseError) as err:
         mzpdf.load_case(_small({"kind": "neuron", "index": 0, "thresholds": [1.0]}, method))
     assert err.value.key == "observable.thresholds" and f"solver.method = {method!r}" in str(err.value)
-    assert "grid" in str(err.value)
+    assert "grid" in str(err.value) and "qmc" in str(err.value)
 
 
 def test_uniform_noise_readout_of_two_neurons_is_refused():

@@ -285,6 +285,10 @@ class QMCRun:
     samples, replicates : int
     time_per_layer_s : (L,)
         Wall time spent in each layer's map and estimators, all replicates.
+    readouts : (replicates, samples) or None
+        ``a . F_{L-1}(X_{L-1}) + c`` of every point, with ``readout = (a, c)``:
+        the last layer's noiseless read-outs, from which exceedance
+        probabilities integrate the last noise in closed form.
     """
 
     layers: list
@@ -296,6 +300,7 @@ class QMCRun:
     samples: int
     replicates: int
     time_per_layer_s: np.ndarray
+    readouts: np.ndarray | None = None
 
 
 def _pilot(network, law, layout, seed_seq, tail, marginal_points, joint_points):
@@ -359,7 +364,7 @@ def _input_joint(law: InputLaw, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replicates: int, seed: int,
                  chunk: int = 8192, marginal_points: int = 201, joint_points: int = 81, tail: float = 1e-6,
-                 observable=None, report=None) -> QMCRun:
+                 observable=None, report=None, readout=None) -> QMCRun:
     """Randomized QMC estimates of every layer's law (module doc).
 
     Parameters
@@ -382,6 +387,8 @@ def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replica
         Its mean ``E[g(X_L)]`` and standard error are estimated.
     report : callable, optional
         ``report(done, total)`` after each block.
+    readout : (a (N_L,), c), optional
+        Keep ``a . F_{L-1}(X_{L-1}) + c`` of every point (``QMCRun.readouts``).
     """
     samples, chunk = _check_sizes(samples, chunk)
     root = np.random.SeedSequence(seed)
@@ -393,15 +400,19 @@ def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replica
     g_stats = _Replicates()
     times = np.zeros(network.depth)
     blocks, done = replicates * (samples // chunk), 0
-    for child in forward_seq.spawn(replicates):
+    readouts = None if readout is None else np.empty((replicates, samples))
+    for r, child in enumerate(forward_seq.spawn(replicates)):
         sums = [_LayerSums(layer, shift, grid) for layer, shift, grid in zip(network, shifts, grids)]
-        g_sum = 0.0
+        g_sum, filled = 0.0, 0
         for u in sobol_points(layout.dim, child, samples, chunk):
             x = input_from_uniform(input_law, u[:, layout.input])
             for n, f, x in _walk(network, x, u, layout, times):
                 start = time.perf_counter()
                 sums[n].add(f)
                 times[n] += time.perf_counter() - start
+            if readouts is not None:  # f is the last layer's map, before its noise
+                readouts[r, filled:filled + len(f)] = f @ readout[0] + readout[1]
+                filled += len(f)
             if observable is not None:
                 g_sum += float(np.sum(observable(x if sample_last else f)))
             done += 1
@@ -431,7 +442,7 @@ def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replica
     no_density = np.array([input_law.is_atomic] + [layer.noise.is_deterministic for layer in network])
     g_mean = float(g_stats.mean) if observable is not None else None
     g_err = float(g_stats.stderr()) if observable is not None else None
-    return QMCRun(layers, np.array(lost), no_density, g_mean, g_err, cov_err, samples, replicates, times)
+    return QMCRun(layers, np.array(lost), no_density, g_mean, g_err, cov_err, samples, replicates, times, readouts)
 
 
 def conditional_mean_qmc(network: Network, points: np.ndarray, observable, *, samples: int, replicates: int,

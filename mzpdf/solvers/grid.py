@@ -95,14 +95,9 @@ class Grid(Solver):
                 return ("analysis.distances", f"needs every layer's density, which solver.method = {cls.name!r} "
                         f"does not give on the noiseless layers {_noiseless(net)} (set it to 'none', or give "
                         "those layers noise)", analysis.distances)
-        tails = getattr(case, "tails", None)
-        if tails is None:
-            return None
-        from ..tails import readout, tails_problem
+        from ..tails import case_problem
 
-        a, _ = readout(case.observable, case.network.widths[-1])
-        reason = tails_problem(case.network[-1].noise, a)
-        return None if reason is None else (tails.key, reason, tails.value)
+        return case_problem(case)
 
     @classmethod
     def estimate_bytes(cls, case) -> int:

@@ -13,15 +13,28 @@ Noiseless layers pass the samples through. The layer after one has no
 conditional density (it is ``F`` of the previous layer exactly): its
 marginals are NaN, ``/diagnostics/no_density`` marks it, its moments are
 estimated, and ``law(n).marginal`` raises :class:`SingularDensityError`.
+
+Tails (``observable.thresholds``, ``observable.quantiles``): conditional
+(R)QMC. The run keeps the noiseless read-outs ``a . F_{L-1}(X_{L-1}) + c`` of
+every point, and ``P(g(X_L) > t)`` is their mean of the last noise's
+closed-form survival function (:mod:`mzpdf.tails`), so it has no sampling
+floor at 1/samples; ``exceedance_error`` is ``TAIL_STDERRS`` standard errors
+over the replicates (a statistical bound, not a deterministic one: the grid
+gives those), quantiles invert the pooled estimate.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..options import QMCOptions
+from ..errors import CaseError
+from ..observables import make_observable
 from ..results import BackwardSummary
 from .base import SOLVERS, Capabilities, MomentLaw, Solver, SummaryLaw, case_points
 
+# exceedance_error of qmc: this many standard errors (the spread of the replicates' estimates over sqrt(R)),
+# a two-sided normal coverage of 1 - 6e-5 where the estimate is normal over the replicates
+TAIL_STDERRS = 4.0
 
 # conditional-density evaluations per second on 2 cores (width 64, 5 tanh layers, 2^17 points: 8.5 s a layer)
 EVALUATIONS_PER_SECOND = 2e8
@@ -35,7 +48,8 @@ class QuasiMonteCarlo(Solver):
     name = "qmc"
     checks_lost_mass = False
     options_class = QMCOptions
-    capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, resume=False)
+    capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, resume=False,
+                                tails=True)
     auto_priority = 10
     auto_description = "randomized quasi-Monte Carlo with standard errors, any width and layer"
 
@@ -60,7 +74,9 @@ class QuasiMonteCarlo(Solver):
             if not layer.noise.is_deterministic and layer.noise.kind not in INVERSE_CDF:
                 return (keys.noise(n), f"must be one of {list(INVERSE_CDF)} with solver.method = {cls.name!r} (a noise "
                         "law qmc has an inverse CDF for)", layer.noise.kind)
-        return None
+        from ..tails import case_problem
+
+        return case_problem(case)
 
     @classmethod
     def estimate_bytes(cls, case) -> int:
@@ -80,12 +96,15 @@ class QuasiMonteCarlo(Solver):
     def _propagate(self, report, states, on_layer):
         from ..montecarlo.qmc import simulate_qmc
 
-        opt = self.options
+        from ..tails import readout
+
+        opt, case = self.options, self.case
         report.unit = "blocks of points"
-        return simulate_qmc(self.case.network, self.case.input, samples=opt.samples, replicates=opt.replicates,
+        keep = None if case.tails is None else readout(case.observable, case.network.widths[-1])
+        return simulate_qmc(case.network, case.input, samples=opt.samples, replicates=opt.replicates,
                             seed=self._seed(), chunk=opt.chunk, marginal_points=opt.marginal_points,
-                            joint_points=opt.joint_points, tail=opt.tail, observable=self.case.observable,
-                            report=report)
+                            joint_points=opt.joint_points, tail=opt.tail, observable=case.observable,
+                            report=report, readout=keep)
 
     def _summarize(self, native) -> list:
         return list(native.layers)
@@ -114,5 +133,67 @@ class QuasiMonteCarlo(Solver):
             q0, err = conditional_mean_qmc(case.network, points, case.observable, samples=opt.samples,
                                            replicates=opt.replicates, seed=self._seed(), chunk=opt.chunk,
                                            report=report)
-        summary = BackwardSummary(points, q0, float(native.g_mean), q0_stderr=err)
+        fields, tails = {}, case.tails
+        if tails is not None:
+            prob, bound = self._exceedances(native, None, tails.thresholds)
+            fields = {"thresholds": tails.thresholds, "exceedance": prob, "exceedance_error": bound,
+                      "quantile_levels": tails.quantiles, "quantiles": self._quantiles(native, None, tails.quantiles)}
+        summary = BackwardSummary(points, q0, float(native.g_mean), q0_stderr=err, **fields)
         return summary, None, {"mean_stderr": np.float64(native.g_stderr)}
+
+    # -- tails: conditional (R)QMC, the last noise integrated in closed form over the kept read-outs -----
+    def _exceedance(self, solution, g, t, error):
+        prob, bound = self._exceedances(solution.native, g, t)
+        return (prob, bound) if error else prob
+
+    def _quantile(self, solution, g, q):
+        from ..tails import make_tails
+
+        make_tails(None, q.tolist(), "observable")  # the levels' rule, named
+        return self._quantiles(solution.native, g, q)
+
+    def _readouts(self, native, g):
+        """The kept read-outs (R, samples), the read-out ``a`` and the last
+        noise; ``g`` must be the case's observable (or None for it)."""
+        from ..tails import readout
+
+        case = self.case
+        if native.readouts is None:
+            raise CaseError("observable.thresholds", "must be given for qmc to keep the read-outs that exceedance "
+                            "probabilities and quantiles are computed from (add thresholds or quantiles to "
+                            "[observable])", None)
+        a, c = readout(case.observable, case.network.widths[-1])
+        if g is not None:
+            g = make_observable(g) if isinstance(g, dict) else g
+            b, d = readout(g, case.network.widths[-1])
+            if not (np.array_equal(a, b) and c == d):
+                raise CaseError("observable", "must be the case's [observable] for qmc's exceedance probabilities "
+                                "(the run kept that read-out only): run the case with this observable", None)
+        return native.readouts, a, case.network[-1].noise
+
+    def _exceedances(self, native, g, t):
+        """``P(g(X_L) > t)`` averaged over the replicates and ``TAIL_STDERRS``
+        standard errors of it (the spread over the replicates)."""
+        from ..tails import log_tail
+
+        t = np.asarray(t, dtype=np.float64)
+        if t.size == 0:
+            return np.zeros(0), np.zeros(0)
+        readouts, a, noise = self._readouts(native, g)
+        R, n = readouts.shape
+        w = np.full(n, 1.0 / n)
+        per = np.array([np.exp(log_tail(w, readouts[r], noise, a, t)) for r in range(R)])
+        return per.mean(axis=0), TAIL_STDERRS * per.std(axis=0, ddof=1) / np.sqrt(R)
+
+    def _quantiles(self, native, g, q):
+        from ..tails import invert_tail, log_tail
+
+        q = np.asarray(q, dtype=np.float64)
+        if q.size == 0:
+            return np.zeros(0)
+        readouts, a, noise = self._readouts(native, g)
+        m = readouts.ravel()  # all replicates pooled: the estimate is their mean
+        w = np.full(m.size, 1.0 / m.size)
+        spread = float(np.sqrt(m.var() + a**2 @ noise.variance()))
+        return invert_tail(lambda s: log_tail(w, m, noise, a, [s])[0],
+                           lambda s: log_tail(w, m, noise, a, [s], lower=True)[0], q, float(m.mean()), spread)
