@@ -85,3 +85,15 @@ def test_the_command_line_says_which_and_why(tmp_path, capsys):
     # the effective case in the file names the method chosen: rerunning it runs the same method
     with h5py.File(out, "r") as f:
         assert tomllib.loads(f["case"].attrs["toml"])["solver"]["method"] == "qmc"
+
+
+def test_the_grid_refines_its_default_nodes_within_a_small_time_and_keeps_given_ones():
+    """Grid.auto_refine: a 2-D net with no solver.nodes gets the finest AUTO_NODES (64: 0.2 s estimated);
+    nodes the case gives are kept; a 3-D net whose finer grids are estimated above AUTO_REFINE_SECONDS keeps
+    the default 40 (relu_3d: 64 nodes would be ~1e3 s)."""
+    from mzpdf.solvers.grid import AUTO_NODES
+
+    assert mzpdf.load_case(QUICKSTART, unset=["solver.method", "solver.nodes"]).solver.nodes == AUTO_NODES[0]
+    assert mzpdf.load_case(QUICKSTART, unset=["solver.method"]).solver.nodes == 48
+    relu = mzpdf.load_case(ROOT / "cases" / "relu_3d.toml", unset=["solver.method", "solver.nodes"])
+    assert relu.solver.method == "grid" and relu.solver.nodes == 40

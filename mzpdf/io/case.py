@@ -375,13 +375,13 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
     if output_path is not None and (not isinstance(output_path, str) or not output_path):
         raise CaseError("output.path", "must be a non-empty path string", output_path)
 
-    def build(method_name) -> Case:  # the case with method_name's options, checked by that method
+    def build(method_name, defaults=None) -> Case:  # method_name's case (options: defaults < the case's keys)
         method_cls = SOLVERS.get(method_name, "solver.method")
         if backend not in method_cls.capabilities.backends:
             runs = [n for n in SOLVERS if backend in SOLVERS.get(n).capabilities.backends]
             raise CaseError("solver.backend", f"{backend!r} runs the {', '.join(runs)} method only (solver.method "
                                               f"= {method_name!r}: use 'cpu')", backend)
-        solver = method_cls.options_class.from_dict(solver_table, "solver")
+        solver = method_cls.options_class.from_dict({**(defaults or {}), **solver_table}, "solver")
         effective = _effective(table, {"name": name, "seed": seed}, {"method": method_name, "backend": backend,
                                                                  "max_lost_mass": max_lost_mass}, solver,
                                montecarlo, projection, analysis)

@@ -8,6 +8,10 @@ standard errors). tt and sparse are chosen only when a case names them:
 their cost and accuracy on dense layers are not predictable before a run
 (docs/benchmarks.md).
 
+The method taken may then refine its own defaults within a small time
+(``Solver.auto_refine``: the grid takes more nodes per neuron while its
+estimate stays within a few seconds); keys the case gives are kept.
+
 A candidate is taken when it accepts the case (its ``check_case``), its
 memory estimate fits the memory available (the guard of ``mzpdf run``) and
 its ``estimate_seconds`` is within :data:`AUTO_SECONDS`; when every accepting
@@ -68,6 +72,9 @@ def choose_method(method, build: Callable) -> object:
                         + "; ".join(refused), "auto")
     name, case, seconds = next(((n, c, s) for n, c, s in feasible if s <= AUTO_SECONDS),
                                min(feasible, key=lambda f: f[2]))
+    finer = SOLVERS.get(name).auto_refine(case, lambda defaults: build(name, defaults))
+    if finer is not case and estimate_bytes(finer) <= have:
+        case, seconds = finer, float(SOLVERS.get(name).estimate_seconds(finer))
     why = [f"solver.method = 'auto' chose {name} (estimated {_seconds(seconds)}; "
            f"{SOLVERS.get(name).auto_description})"]
     why += [f"not {text}" for text in refused]

@@ -361,6 +361,14 @@ class Solver:
         return 0
 
     @classmethod
+    def auto_refine(cls, case, build: Callable):
+        """The case ``solver.method = "auto"`` runs once it took this method:
+        ``case`` itself, or ``build(defaults)`` (the case with ``defaults``
+        for the [solver] keys the case does not give) for a finer default
+        that is still cheap."""
+        return case
+
+    @classmethod
     def estimate_seconds(cls, case) -> float:
         """Wall time of the solve on 2 cores, within a factor of a few (used
         by ``solver.method = "auto"``; inf: unknown)."""
