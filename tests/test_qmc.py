@@ -381,9 +381,9 @@ def test_case_file_through_the_cli_writes_the_standard_errors(tmp_path, method):
 
 def test_qmc_is_registered_with_its_capabilities():
     """The registry entry: every layer kind and registered noise, noiseless
-    layers, widening, any width, a backward solve; no projections, no tails,
+    layers, widening, any width, a backward solve and tails (conditional RQMC); no projections,
     no resume."""
     cap = SOLVERS.get("qmc").capabilities
     assert set(cap.layer_kinds) == {"dense", "residual"} and cap.noiseless and cap.widening
     assert set(cap.noise_kinds) == {"gaussian", "uniform", "laplace"} and cap.max_width is None
-    assert cap.backward and cap.projections == () and not cap.resume and not getattr(cap, "tails", False)
+    assert cap.backward and cap.projections == () and not cap.resume and cap.tails
