@@ -224,7 +224,6 @@ def test_capped_rank_warns_and_is_recorded(tmp_path):
     ("solver.tol=-1e-3", "solver.tol"),
     ("solver.max_rank=0", "solver.max_rank"),
     ("solver.nodes=2", "solver.nodes"),
-    ("network.random.widths=[3, 4, 3]", "network.random.widths"),
     ('network.random.noise={kind="none"}', "network.random.noise.kind"),
 ])
 def test_bad_tt_input_exits_2_naming_the_key(tmp_path, capsys, override, key):
@@ -232,15 +231,6 @@ def test_bad_tt_input_exits_2_naming_the_key(tmp_path, capsys, override, key):
     path.write_text(TANH3)
     assert main(["run", str(path), "-o", str(out), "--set", override]) == 2
     assert key in capsys.readouterr().err and not out.exists()
-
-
-def test_residual_layers_are_refused():
-    table = {"network": {"layers": [{"kind": "residual", "weights": [[0.5, 0.1], [0.0, 0.5]], "activation": "tanh",
-                                     "noise": {"kind": "gaussian", "std": 0.3}}]},
-             "input": {"mean": [0.0, 0.0], "std": 0.5}, "solver": {"method": "tt"}}
-    with pytest.raises(CaseError) as info:
-        loads_case(tomli_w.dumps(table))
-    assert info.value.key == "network.layers[0].kind"
 
 
 def test_cli_run_writes_tt_diagnostics(tmp_path):

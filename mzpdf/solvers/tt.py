@@ -16,11 +16,13 @@ _TAIL = 1e-10  # mass per side beyond the box of a layer's stored marginals
 class TT(Solver):
     """Pre-activation densities as tensor trains by cross approximation:
     dense square or narrowing layers of many neurons (width 32+ with local
-    weights)."""
+    weights); widening and residual layers of up to 3 inputs by quadrature
+    over their input (:mod:`mzpdf.tt.quadrature`), without the backward solve
+    or the Mori-Zwanzig reduction."""
 
     name = "tt"
     options_class = TTOptions
-    capabilities = Capabilities(layer_kinds=("dense",), widening=False, projections=("chorin",))
+    capabilities = Capabilities(layer_kinds=("dense", "residual"), widening=True, projections=("chorin",))
 
     @classmethod
     def _problem(cls, case, keys):
@@ -39,6 +41,16 @@ class TT(Solver):
                     raise CaseError(key, err.rule, err.value) from None
         except CaseError as err:
             return err.key, err.rule, err.value
+        from ..tt.quadrature import is_quadrature_layer
+
+        stepped = [n for n, layer in enumerate(case.network) if is_quadrature_layer(layer)]
+        if stepped and (case.observable is not None or case.projection is not None):
+            section = "observable" if case.observable is not None else "projection"
+            what = "the backward (Koopman) solve" if section == "observable" else "the Mori-Zwanzig reduction"
+            return (section, f"is not computed by solver.method = 'tt' for a net with widening or residual layers "
+                    f"({keys.layer(stepped[0])} is stepped by quadrature in its own coordinates; {what} on tt works "
+                    "in pre-activation coordinates)", case.observable.kind if section == "observable"
+                    else case.projection.kind)
         if case.projection is not None and case.projection.reference != "marginal":
             return ("projection.reference", "must be 'marginal' with solver.method = 'tt' (the reference density "
                     "is the dropped marginal of the layer's train)", case.projection.reference)

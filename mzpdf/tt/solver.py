@@ -22,8 +22,12 @@ the ``V`` coordinates are then integrated out (a narrowing layer) and the
 train is rounded to ``tol``. Cost per layer: ``O(N n r^2)`` evaluations of
 ``p_X``, each ``O(N n r^2)`` -- polynomial in the width ``N``.
 
-What the method cannot do is refused up front (:func:`check_network`):
-widening and residual layers, noiseless layers, rank-deficient weights.
+Widening and residual layers have no pre-activation change of variables;
+they are stepped by quadrature in the layer's own coordinates
+(:mod:`mzpdf.tt.quadrature`), which limits their input width to
+``MAX_QUADRATURE_DIM``. What the method cannot do is refused up front
+(:func:`check_network`): noiseless layers, rank-deficient weights of a square
+or narrowing dense layer, widening or residual layers of too many inputs.
 """
 from __future__ import annotations
 
@@ -54,18 +58,22 @@ _MASS_LOSS_FACTOR = 100.0  # as in the grid solver: warn when lost mass > 100 x 
 def check_network(network: Network, keys=None) -> None:
     """Raise a CaseError naming the layer entry (``keys[n]``, default
     ``network.layers[n]``) that the TT method cannot handle."""
+    from .quadrature import MAX_QUADRATURE_DIM, is_quadrature_layer
+
     for n, layer in enumerate(network):
         where = keys[n] if keys is not None else f"network.layers[{n}]"
-        if layer.kind != "dense":
-            raise CaseError(f"{where}.kind", "must be 'dense' with solver.method = 'tt' (residual layers are "
-                                             "not supported by the TT solver; use 'grid' or 'montecarlo')", layer.kind)
-        if layer.n_out > layer.n_in:
-            raise CaseError(f"{where}.weights", f"must not widen the layer with solver.method = 'tt' (n_out "
-                                                f"{layer.n_out} > n_in {layer.n_in}; use 'grid' or 'montecarlo')",
-                            list(layer.weights.shape))
+        if layer.kind not in ("dense", "residual"):
+            raise CaseError(f"{where}.kind", "must be 'dense' or 'residual' with solver.method = 'tt'", layer.kind)
         if layer.noise.is_deterministic:
             raise CaseError(f"{where}.noise", "must not be 'none' with solver.method = 'tt' (a noiseless layer has "
                                               "no density)", "none")
+        if is_quadrature_layer(layer):
+            if layer.n_in > MAX_QUADRATURE_DIM:
+                what = "a residual" if layer.kind == "residual" else "a widening"
+                raise CaseError(f"{where}.weights", f"must have at most {MAX_QUADRATURE_DIM} inputs for {what} layer "
+                                f"with solver.method = 'tt' (it is stepped by quadrature over the full grid of its "
+                                f"inputs, m^n_in nodes)", list(layer.weights.shape))
+            continue
         s = np.linalg.svd(layer.weights, compute_uv=False)
         if s[-1] <= 1e-12 * s[0]:
             raise CaseError(f"{where}.weights", "must have full row rank with solver.method = 'tt' (the density "
@@ -170,13 +178,17 @@ class _InputXLaw(_XLaw):
 class _NoisyXLaw(_XLaw):
     """``X = sigma(Z) + xi`` with ``Z`` an atom (``z``) or a TT density (``tt``)."""
 
-    def __init__(self, layer, tt: TTFunction | None = None, z: np.ndarray | None = None):
+    def __init__(self, layer, tt: TTFunction | None = None, z: np.ndarray | None = None,
+                 centre: np.ndarray | None = None):
         self.layer, self.tt, self.z = layer, tt, z
         self.dim = layer.n_out
         self.laws = [type(layer.noise)(layer.noise.scale[k:k + 1]) for k in range(self.dim)]
         if tt is not None:
             self.act = [layer.activation(r.nodes) for r in tt.rules]
             weights = [r.weights for r in tt.rules]
+        elif centre is not None:  # X = c + xi for a constant c = F(x_0) (a point input and any layer kind)
+            self.act = [np.array([ck]) for ck in centre]
+            weights = [np.ones(1)] * self.dim
         else:
             self.act = [layer.activation(np.array([zk])) for zk in z]
             weights = [np.ones(1)] * self.dim
@@ -307,9 +319,11 @@ class TTSolution:
     """Densities of every layer of a TT solve.
 
     ``laws[n]`` is the law of ``X_n`` (``n = 0`` the input); ``trains[n]`` the
-    pre-activation density of layer ``n >= 1`` as a TTFunction (``None`` for
-    the input and for the atom after a point input). ``diagnostics`` holds
-    per-layer arrays (see :meth:`TTSolver.propagate`).
+    pre-activation density of layer ``n >= 1`` as a TTFunction, or for a
+    layer stepped by quadrature (``steps[n - 1] == "quadrature"``, a widening
+    or residual layer) the density of ``X_n`` itself (``None`` for the input
+    and for the atom after a point input). ``diagnostics`` holds per-layer
+    arrays (see :meth:`TTSolver.propagate`).
     """
 
     network: Network
@@ -317,7 +331,8 @@ class TTSolution:
     laws: list
     trains: list
     diagnostics: dict = field(default_factory=dict)
-    frames: list = field(default_factory=list)  # StepFrame of each step (None after a point input)
+    frames: list = field(default_factory=list)  # StepFrame of each pre-activation step (else None)
+    steps: list = field(default_factory=list)  # per layer: "preactivation", "quadrature" or "atom"
 
     @property
     def depth(self) -> int:
@@ -365,34 +380,46 @@ class TTSolver:
                      "time_per_layer_s": np.zeros(L), "duality_gap": np.full(L, np.nan)})
         diag["mass"][0] = 1.0
         diag["tt_ranks"][0, : network.widths[0] + 1] = 1
-        laws, trains, frames = [_InputXLaw(input_law)], [None], []
+        from .quadrature import TrainXLaw, is_quadrature_layer, quadrature_frame, quadrature_step
+
+        laws, trains, frames, steps = [_InputXLaw(input_law)], [None], [], []
         resume = list(resume or ())[:L]
         for n, layer in enumerate(network):
             start = time.perf_counter()
             prev = laws[-1]
+            quadrature = is_quadrature_layer(layer)
+            steps.append("quadrature" if quadrature else "preactivation")
             if n < len(resume) and not (input_law.is_atomic and n == 0):  # rebuilt from an earlier solve
                 state = resume[n]
-                frame = self.frame(n, layer, prev)
+                frame = quadrature_frame(self, n, layer, prev) if quadrature else self.frame(n, layer, prev)
                 cores = [state[f"core_{k}"] for k in range(int(state["cores"]))]
                 tt = TTFunction(cores, frame.rules[: len(cores)])
                 for name in _LAYER_DIAGNOSTICS:
                     diag[name][n + 1] = state[name]
                 diag["tt_ranks"][n + 1, : len(cores) + 1] = tt.ranks
-                law = _NoisyXLaw(layer, tt=tt)
+                law = TrainXLaw(tt, layer, frame) if quadrature else _NoisyXLaw(layer, tt=tt)
             elif input_law.is_atomic and n == 0:
-                law = _NoisyXLaw(layer, z=layer.weights @ input_law.mean() + layer.bias)
+                if quadrature:
+                    law = _NoisyXLaw(layer, centre=layer.forward(input_law.mean()[None, :])[0])
+                else:
+                    law = _NoisyXLaw(layer, z=layer.weights @ input_law.mean() + layer.bias)
                 tt, frame = None, None
+                steps[-1] = "atom"
                 diag["mass"][1] = 1.0
                 diag["tt_ranks"][1, : layer.n_out + 1] = 1
             else:
                 note = getattr(progress, "note", None)
-                tt, frame = self._step(n, layer, prev, diag,
-                                None if note is None else (lambda s, k=n + 1: note(f"layer {k}: cross sweep {s}")))
-                law = _NoisyXLaw(layer, tt=tt)
+                on_sweep = None if note is None else (lambda s, k=n + 1: note(f"layer {k}: cross sweep {s}"))
+                if quadrature:
+                    tt, frame = quadrature_step(self, n, layer, prev, diag, on_sweep)
+                    law = TrainXLaw(tt, layer, frame)
+                else:
+                    tt, frame = self._step(n, layer, prev, diag, on_sweep)
+                    law = _NoisyXLaw(layer, tt=tt)
             law.prepare_marginals()
             laws.append(law)
             trains.append(tt)
-            frames.append(frame)
+            frames.append(None if quadrature else frame)
             if n >= len(resume):
                 diag["time_per_layer_s"][n] = time.perf_counter() - start
             else:
@@ -405,13 +432,23 @@ class TTSolver:
                 on_layer(n + 1, state)
             if progress is not None:
                 progress(n + 1, L)
-        return TTSolution(network, input_law, laws, trains, diag, frames)
+        return TTSolution(network, input_law, laws, trains, diag, frames, steps)
 
     def pullback(self, solution: TTSolution, observable, points: np.ndarray | None = None, progress=None):
         """Conditional expectations ``q_n = E[g(X_L) | X_n]`` of an affine
         observable on the grids of ``solution``, ``q_0`` at ``points``, and the
-        duality gap of every layer: see :mod:`mzpdf.tt.backward`."""
+        duality gap of every layer: see :mod:`mzpdf.tt.backward`. Not for a
+        net with widening or residual layers (stepped by quadrature: the
+        backward solve works in pre-activation coordinates), which raises
+        a CaseError naming ``observable``."""
         from .backward import pullback
+        from .quadrature import is_quadrature_layer
+
+        quadrature = [n for n, layer in enumerate(solution.network) if is_quadrature_layer(layer)]
+        if quadrature:
+            raise CaseError("observable", "is not computed by solver.method = 'tt' for a net with widening or residual "
+                            f"layers (network.layers[{quadrature[0]}]; methods that take it: grid, qmc, sparse)",
+                            "backward solve")
 
         return pullback(self, solution, observable, points, progress)
 
@@ -495,6 +532,14 @@ class TTSolver:
                        start=fr.start, checks=fr.checks, kick=opt.kick,
                        max_sweeps=opt.sweeps, init_rank=min(int(diag["tt_max_rank"][n]) + opt.kick, opt.max_rank),
                        on_sweep=on_sweep)
+        return self.conclude(n, result, fr, mass_x, diag), fr
+
+    def conclude(self, n: int, result, fr: StepFrame, mass_x: float, diag: dict) -> TTFunction:
+        """The train of layer ``n + 1`` from the cross ``result`` on the frame
+        ``fr``: finished (:meth:`StepFrame.finish`), normalized to the previous
+        mass ``mass_x``, its diagnostics recorded in ``diag`` and the accuracy
+        warnings raised. Every TT layer step ends here."""
+        opt = self.options
         tt, rounding, capped = fr.finish(result.cores, fr.weights, fr.rules, opt.tol, opt.max_rank)
         mass = tt.integral()
         # the train is the density of a probability law: normalized, so that the
@@ -511,14 +556,14 @@ class TTSolver:
         diag["tt_max_rank"][k] = tt.max_rank
         diag["tt_ranks"][k, : fr.n_out + 1] = tt.ranks
         if not np.all(np.isfinite([c.sum() for c in tt.cores])):
-            warnings.warn(f"layer {k}: the density holds NaN or Inf", NumericalHealthWarning, stacklevel=3)
+            warnings.warn(f"layer {k}: the density holds NaN or Inf", NumericalHealthWarning, stacklevel=4)
         if capped or result.capped and result.error > opt.tol:
             warnings.warn(f"layer {k}: TT ranks capped at solver.max_rank = {opt.max_rank} with error above "
                           f"solver.tol (cross {result.error:.2g}, rounding {rounding:.2g})", TTTruncationWarning,
-                          stacklevel=3)
+                          stacklevel=4)
         elif result.error > CROSS_ERROR_FACTOR * opt.tol:
             warnings.warn(f"layer {k}: cross approximation error estimate {result.error:.2g} is above 100 x "
-                          f"solver.tol (raise solver.sweeps or solver.max_rank)", TTTruncationWarning, stacklevel=3)
+                          f"solver.tol (raise solver.sweeps or solver.max_rank)", TTTruncationWarning, stacklevel=4)
         if diag["lost_mass"][k] > _MASS_LOSS_FACTOR * opt.tail * fr.n_out and diag["lost_mass"][k] > 10 * opt.tol:
-            warnings.warn(f"layer {k}: mass {diag['lost_mass'][k]:.3g} left the box", MassLossWarning, stacklevel=3)
-        return tt, fr
+            warnings.warn(f"layer {k}: mass {diag['lost_mass'][k]:.3g} left the box", MassLossWarning, stacklevel=4)
+        return tt
