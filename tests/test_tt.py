@@ -12,13 +12,12 @@ import warnings
 
 import numpy as np
 import pytest
-import tomli_w
 
 from mzpdf import GaussianInput, GaussianNoise, GridSolver, Layer, Network
 from mzpdf.io.case import loads_case
 from mzpdf.cli import main
 from mzpdf.discretization.rules import make_rule
-from mzpdf.errors import CaseError, TTTruncationWarning
+from mzpdf.errors import TTTruncationWarning
 from mzpdf.options import TTOptions
 from mzpdf.tt.cross import cross, maxvol
 from mzpdf.tt.solver import TTSolver
