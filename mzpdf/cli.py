@@ -12,6 +12,7 @@ write leaves no result file behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
     run.add_argument("--resume", action="store_true",
                      help="continue an interrupted run of the same case from its layer checkpoints")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="run the independent parts of the solve (qmc: its replicates) on "
+                                                   "a local Dask cluster of N processes; the numbers are the same")
+    where.add_argument("--scheduler", help="... or on the running Dask scheduler at ADDRESS (tcp://host:port)")
     run.add_argument("--accept-inaccurate", action="store_true",
                      help="exit 0 even when the run fails its own accuracy checks (the result file still says "
                           "accepted = 0 and why)")
@@ -116,7 +121,8 @@ def _cmd_run(args) -> int:
     from .io.hdf5 import describe, write_results
     from .pipeline import run
 
-    results = run(case, progress=not args.quiet, checkpoint=checkpoint, resume=args.resume)
+    with _cluster(args, case) as executor:
+        results = run(case, progress=not args.quiet, checkpoint=checkpoint, resume=args.resume, executor=executor)
     health = results.diagnostics.get("warnings")
     if health and args.strict:
         raise StrictError(f"--strict: numerical-health warnings, no result written (the layer checkpoints in "
@@ -131,6 +137,33 @@ def _cmd_run(args) -> int:
               + ("" if args.accept_inaccurate else "; --accept-inaccurate exits 0") + ")", file=sys.stderr)
         return 0 if args.accept_inaccurate else 3
     return 0
+
+
+@contextlib.contextmanager
+def _cluster(args, case):
+    """The executor of ``--workers`` / ``--scheduler`` (None without them),
+    closed afterwards; refused for a method that computes on this machine only."""
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    from .solvers import SOLVERS
+
+    flag, value = ("--workers", args.workers) if args.workers is not None else ("--scheduler", args.scheduler)
+    if args.workers is not None and args.workers < 1:
+        raise CaseError("--workers", "must be a positive integer", args.workers)
+    if not SOLVERS.get(case.solver.method).capabilities.distributed:
+        takes = [n for n in SOLVERS if SOLVERS.get(n).capabilities.distributed]
+        raise CaseError(flag, f"runs parts of a solve on a Dask cluster for {', '.join(takes)} only (solver.method = "
+                              f"{case.solver.method!r} computes on this machine: drop {flag})", value)
+    from .sweep import dask_executor, open_cluster
+
+    client, cluster = open_cluster(args.workers, args.scheduler)
+    try:
+        yield dask_executor(client)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 class StrictError(MzpdfError):

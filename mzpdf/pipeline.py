@@ -19,7 +19,7 @@ from .solvers.base import case_points
 __all__ = ["run"]
 
 
-def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> Results:
+def run(case, progress: bool = False, checkpoint=None, resume: bool = False, executor=None) -> Results:
     """Run ``case`` (a :class:`mzpdf.io.case.Case`) and return its results.
 
     Parameters
@@ -31,6 +31,10 @@ def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> 
         Where the forward solve stores each finished layer.
     resume : bool
         Continue from ``checkpoint``'s layers when it holds this very case.
+    executor : callable, optional
+        ``executor(fn, items)`` -> ``[fn(item) for item in items]``, computed on
+        a cluster (:func:`mzpdf.sweep.dask_executor`), for a method whose
+        capabilities say ``distributed``; the numbers do not depend on it.
 
     Numerical-health warnings (:class:`mzpdf.errors.MzpdfWarning`) are
     re-issued and also listed, one per line, in ``diagnostics["warnings"]``.
@@ -43,7 +47,7 @@ def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> 
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MzpdfWarning)
-        results = _run(case, progress, checkpoint, resume)
+        results = _run(case, progress, checkpoint, resume, executor)
     health = []
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -54,9 +58,9 @@ def run(case, progress: bool = False, checkpoint=None, resume: bool = False) -> 
     return results
 
 
-def _run(case, progress: bool, checkpoint, resume: bool) -> Results:
+def _run(case, progress: bool, checkpoint, resume: bool, executor=None) -> Results:
     start = time.perf_counter()
-    solver = SOLVERS.get(case.solver.method, "solver.method")(case)
+    solver = SOLVERS.get(case.solver.method, "solver.method")(case, executor)
     solution = solver.solve(progress=progress, checkpoint=checkpoint, resume=resume)
     diagnostics = dict(solution.diagnostics)
     mz = analysis = mc_layers = mc_backward = mc_stderr = None

@@ -30,7 +30,7 @@ from pathlib import Path
 from .errors import CaseError
 from .progress import Progress
 
-__all__ = ["SweepPoint", "plan_sweep", "run_sweep", "split_values"]
+__all__ = ["SweepPoint", "dask_executor", "open_cluster", "plan_sweep", "run_sweep", "split_values"]
 
 SUMMARY = "summary.csv"
 
@@ -165,11 +165,11 @@ def _run_point(case_path: str, overrides: list, path: str) -> dict:
         return {"status": "failed", "message": f"{type(err).__name__}: {err}"}
 
 
-def _client(workers: int | None, scheduler: str | None):
+def _client(workers: int | None, scheduler: str | None, key: str = "sweep"):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise CaseError("sweep", "needs Dask, which is not installed (pip install 'mzpdf[sweep]')") from None
+        raise CaseError(key, "needs Dask, which is not installed (pip install 'mzpdf[sweep]')") from None
     if scheduler:
         try:
             return Client(scheduler, timeout="10s"), None
@@ -180,6 +180,21 @@ def _client(workers: int | None, scheduler: str | None):
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+def dask_executor(client):
+    """``executor(fn, items)`` -> ``[fn(item) for item in items]`` computed as
+    tasks of ``client`` (a ``dask.distributed.Client``), in the items' order."""
+    def execute(fn, items):
+        return client.gather(client.map(fn, list(items), pure=False))
+
+    return execute
+
+
+def open_cluster(workers: int | None = None, scheduler: str | None = None):
+    """``(client, cluster)`` of a local Dask cluster of ``workers`` processes,
+    or of the running scheduler at ``scheduler`` (cluster None); close both."""
+    return _client(workers, scheduler, "--scheduler" if scheduler else "--workers")
 
 
 def run_sweep(case_path, params, out_dir=None, workers: int | None = None, scheduler: str | None = None,

@@ -37,6 +37,7 @@ is ``chunk x (D + widths)`` whatever ``samples`` is.
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, replace
 
@@ -362,9 +363,42 @@ def _input_joint(law: InputLaw, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return out
 
 
+class _ReplicateTask:
+    """One replicate of :func:`simulate_qmc` (one scrambling, all its blocks):
+    a picklable callable, so replicates can run as tasks of a Dask cluster.
+    Returns the layers' estimates, the replicate's mean of g, its kept
+    read-outs (or None) and the seconds spent per layer."""
+
+    def __init__(self, network, input_law, layout, shifts, grids, samples, chunk, observable, sample_last, readout):
+        self.network, self.input_law, self.layout, self.shifts, self.grids = network, input_law, layout, shifts, grids
+        self.samples, self.chunk, self.observable, self.sample_last = samples, chunk, observable, sample_last
+        self.readout = readout
+
+    def __call__(self, child, on_block=None):
+        network, layout, observable = self.network, self.layout, self.observable
+        sums = [_LayerSums(layer, shift, grid) for layer, shift, grid in zip(network, self.shifts, self.grids)]
+        times = np.zeros(network.depth)
+        kept = None if self.readout is None else np.empty(self.samples)
+        g_sum, filled = 0.0, 0
+        for u in sobol_points(layout.dim, child, self.samples, self.chunk):
+            x = input_from_uniform(self.input_law, u[:, layout.input])
+            for n, f, x in _walk(network, x, u, layout, times):
+                start = time.perf_counter()
+                sums[n].add(f)
+                times[n] += time.perf_counter() - start
+            if kept is not None:  # f is the last layer's map, before its noise
+                kept[filled:filled + len(f)] = f @ self.readout[0] + self.readout[1]
+                filled += len(f)
+            if observable is not None:
+                g_sum += float(np.sum(observable(x if self.sample_last else f)))
+            if on_block is not None:
+                on_block()
+        return [s.estimates() for s in sums], g_sum / self.samples, kept, times
+
+
 def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replicates: int, seed: int,
                  chunk: int = 8192, marginal_points: int = 201, joint_points: int = 81, tail: float = 1e-6,
-                 observable=None, report=None, readout=None) -> QMCRun:
+                 observable=None, report=None, readout=None, executor=None) -> QMCRun:
     """Randomized QMC estimates of every layer's law (module doc).
 
     Parameters
@@ -389,6 +423,10 @@ def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replica
         ``report(done, total)`` after each block.
     readout : (a (N_L,), c), optional
         Keep ``a . F_{L-1}(X_{L-1}) + c`` of every point (``QMCRun.readouts``).
+    executor : callable, optional
+        ``executor(fn, items)`` -> ``[fn(item) for item in items]`` in order,
+        computed anywhere (a Dask cluster: :func:`mzpdf.sweep.dask_executor`);
+        the replicates then run as its tasks, with the same numbers.
     """
     samples, chunk = _check_sizes(samples, chunk)
     root = np.random.SeedSequence(seed)
@@ -399,29 +437,25 @@ def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replica
     stats = [dict() for _ in network]
     g_stats = _Replicates()
     times = np.zeros(network.depth)
-    blocks, done = replicates * (samples // chunk), 0
     readouts = None if readout is None else np.empty((replicates, samples))
-    for r, child in enumerate(forward_seq.spawn(replicates)):
-        sums = [_LayerSums(layer, shift, grid) for layer, shift, grid in zip(network, shifts, grids)]
-        g_sum, filled = 0.0, 0
-        for u in sobol_points(layout.dim, child, samples, chunk):
-            x = input_from_uniform(input_law, u[:, layout.input])
-            for n, f, x in _walk(network, x, u, layout, times):
-                start = time.perf_counter()
-                sums[n].add(f)
-                times[n] += time.perf_counter() - start
-            if readouts is not None:  # f is the last layer's map, before its noise
-                readouts[r, filled:filled + len(f)] = f @ readout[0] + readout[1]
-                filled += len(f)
-            if observable is not None:
-                g_sum += float(np.sum(observable(x if sample_last else f)))
-            done += 1
-            if report is not None:
-                report(done, blocks)
-        for n, s in enumerate(sums):
-            for name, value in s.estimates().items():
+    task = _ReplicateTask(network, input_law, layout, shifts, grids, samples, chunk, observable, sample_last, readout)
+    children = forward_seq.spawn(replicates)
+    if executor is None:  # here, block by block, with progress
+        blocks, ticks = replicates * (samples // chunk), itertools.count(1)
+        on_block = None if report is None else (lambda: report(next(ticks), blocks))
+        outcomes = [task(child, on_block) for child in children]
+    else:  # one task a replicate; the same numbers whatever the workers, combined in replicate order
+        outcomes = executor(task, children)
+        if report is not None:
+            report(replicates, replicates)
+    for r, (estimates, g_mean_r, kept, seconds) in enumerate(outcomes):
+        for n, est in enumerate(estimates):
+            for name, value in est.items():
                 stats[n].setdefault(name, _Replicates()).add(value)
-        g_stats.add(g_sum / samples)
+        g_stats.add(g_mean_r)
+        times += seconds
+        if readouts is not None:
+            readouts[r] = kept
     layers = [_input_summary(input_law, tail, marginal_points, joint_points)]
     lost = [1.0 - layers[0].mass]
     cov_err = [np.zeros_like(layers[0].cov)]

@@ -78,6 +78,9 @@ class Capabilities:
         The ``solver.backend`` values it runs on.
     resume : bool
         Whether a killed run continues from layer checkpoints.
+    distributed : bool
+        Whether independent parts of the solve run as tasks of a Dask cluster
+        (``mzpdf run --workers N`` or ``--scheduler ADDRESS``).
     tails : bool
         Whether it computes exceedance probabilities and quantiles to
         relative accuracy (``observable.thresholds``, ``observable.quantiles``).
@@ -93,6 +96,7 @@ class Capabilities:
     projections: tuple = ()
     backends: tuple = ("cpu",)
     resume: bool = True
+    distributed: bool = False
     tails: bool = False
 
 
@@ -296,9 +300,10 @@ class Solver:
     auto_priority: ClassVar[int | None] = None
     auto_description: ClassVar[str] = ""  # what the method gives, for the reason of an automatic choice
 
-    def __init__(self, case):
+    def __init__(self, case, executor=None):
         self.case = case
         self.options = case.solver
+        self.executor = executor  # executor(fn, items) -> results in order, for a method with `distributed`
 
     # -- what the method takes and needs ---------------------------------------------------------
     @classmethod

@@ -49,7 +49,7 @@ class QuasiMonteCarlo(Solver):
     checks_lost_mass = False
     options_class = QMCOptions
     capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, resume=False,
-                                tails=True)
+                                tails=True, distributed=True)
     auto_priority = 10
     auto_description = "randomized quasi-Monte Carlo with standard errors, any width and layer"
 
@@ -104,7 +104,7 @@ class QuasiMonteCarlo(Solver):
         return simulate_qmc(case.network, case.input, samples=opt.samples, replicates=opt.replicates,
                             seed=self._seed(), chunk=opt.chunk, marginal_points=opt.marginal_points,
                             joint_points=opt.joint_points, tail=opt.tail, observable=case.observable,
-                            report=report, readout=keep)
+                            report=report, readout=keep, executor=self.executor)
 
     def _summarize(self, native) -> list:
         return list(native.layers)
