@@ -295,6 +295,12 @@ class QMCOptions(SolverOptions):
     tail : float
         Noise mass per side and neuron that the abscissae may leave beyond
         the sampled range of each layer's map (reported as ``lost_mass``).
+    sequence : "sobol" | "random"
+        Scrambled Sobol points (randomized QMC), or pseudo-random points: the
+        same conditional-density estimators as plain Monte Carlo. On nets
+        with sharp layers (the quickstart net's last layer) scrambled Sobol
+        points in 10 dimensions can do worse than pseudo-random ones at
+        1e5-1e6 points (docs/benchmarks.md): compare both.
     """
 
     samples: int = 16_384
@@ -304,6 +310,7 @@ class QMCOptions(SolverOptions):
     marginal_points: int = 201
     joint_points: int = 81
     tail: float = 1e-6
+    sequence: str = "sobol"
     method: ClassVar[str] = "qmc"
 
     def __post_init__(self):
@@ -321,6 +328,8 @@ class QMCOptions(SolverOptions):
         object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
         object.__setattr__(self, "joint_points", integer(self.joint_points, f"{k}.joint_points", 2))
         object.__setattr__(self, "tail", _tail(self.tail, f"{k}.tail"))
+        if self.sequence not in ("sobol", "random"):
+            raise CaseError(f"{k}.sequence", "must be one of ['sobol', 'random']", self.sequence)
 
 
 def make_options(method: object, table: dict, key: str = "solver") -> SolverOptions:

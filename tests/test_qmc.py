@@ -111,12 +111,14 @@ def test_mixture_input_picks_components_by_their_weights():
 
 # -- accuracy against closed forms ---------------------------------------------------------------------
 
-def test_linear_gaussian_moments_marginals_and_q0_match_the_closed_form():
+@pytest.mark.parametrize("sequence", ["sobol", "random"])
+def test_linear_gaussian_moments_marginals_and_q0_match_the_closed_form(sequence):
     """Oracle: the closed form of a linear-gaussian net (5 layers of 2). Means,
     covariances, q0 and E[g] within Z of their stated standard errors; the
     marginal densities within Z pdf_stderr + PDF_FLOOR of the exact gaussian
-    marginals; layer 0 is the input law itself (1e-14)."""
-    case = linear_gaussian("solver.samples=2048")
+    marginals; layer 0 is the input law itself (1e-14). The same for scrambled
+    Sobol points and for pseudo-random ones (solver.sequence)."""
+    case = linear_gaussian("solver.samples=2048", f"solver.sequence='{sequence}'")
     results = mzpdf.run(case)
     exact = closed_form(case)
     native = results.solution.native
@@ -327,6 +329,12 @@ def test_qmc_standard_errors_are_far_below_plain_monte_carlo_at_equal_points():
 
 
 # -- options, reproducibility, files ------------------------------------------------------------------
+
+def test_sequence_is_checked():
+    with pytest.raises(CaseError) as err:
+        linear_gaussian("solver.sequence='halton'")
+    assert err.value.key == "solver.sequence" and err.value.value == "halton"
+
 
 def test_samples_not_a_power_of_two_exit_2_naming_the_key(tmp_path, capsys):
     """Rule: solver.samples must be a power of two (Sobol balance); the refusal

@@ -123,11 +123,18 @@ def noise_from_uniform(noise, u: np.ndarray) -> np.ndarray:
     return icdf(noise.scale, u)
 
 
-def sobol_points(dim: int, seed_seq: np.random.SeedSequence, samples: int, chunk: int):
+def sobol_points(dim: int, seed_seq: np.random.SeedSequence, samples: int, chunk: int, sequence: str = "sobol"):
     """Yield ``samples`` scrambled Sobol points in ``[0, 1)^dim``, ``chunk`` at a time
-    (both powers of two), each in the centre of its cell of the 2^-52 lattice."""
+    (both powers of two), each in the centre of its cell of the 2^-52 lattice;
+    with ``sequence = "random"`` pseudo-random points instead (plain conditional
+    Monte Carlo, the same estimators)."""
     from scipy.stats import qmc
 
+    if sequence == "random":
+        rng = np.random.default_rng(seed_seq)
+        for _ in range(samples // chunk):
+            yield np.floor(rng.random((chunk, dim)) * 2.0**_BITS) / 2.0**_BITS + 2.0 ** -(_BITS + 1)
+        return
     sampler = None
     if dim:
         try:
@@ -304,13 +311,13 @@ class QMCRun:
     readouts: np.ndarray | None = None
 
 
-def _pilot(network, law, layout, seed_seq, tail, marginal_points, joint_points):
+def _pilot(network, law, layout, seed_seq, tail, marginal_points, joint_points, sequence="sobol"):
     """Shifts of the moment sums and abscissae of every layer n >= 1 from a
     pilot scrambling of PILOT_POINTS points: the range of F_{n-1} padded by
     10 % and the noise's ``tail`` radius, or the samples' range padded by 10 %
     after a noiseless layer. Mass the estimate puts beyond the abscissae
     (samples beyond the pilot's range) is reported as ``lost_mass``."""
-    u = next(sobol_points(layout.dim, seed_seq, PILOT_POINTS, PILOT_POINTS))
+    u = next(sobol_points(layout.dim, seed_seq, PILOT_POINTS, PILOT_POINTS, sequence))
     x = input_from_uniform(law, u[:, layout.input])
     shifts, grids = [], []
     for n, f, x in _walk(network, x, u, layout):
@@ -369,10 +376,11 @@ class _ReplicateTask:
     Returns the layers' estimates, the replicate's mean of g, its kept
     read-outs (or None) and the seconds spent per layer."""
 
-    def __init__(self, network, input_law, layout, shifts, grids, samples, chunk, observable, sample_last, readout):
+    def __init__(self, network, input_law, layout, shifts, grids, samples, chunk, observable, sample_last, readout,
+                 sequence="sobol"):
         self.network, self.input_law, self.layout, self.shifts, self.grids = network, input_law, layout, shifts, grids
         self.samples, self.chunk, self.observable, self.sample_last = samples, chunk, observable, sample_last
-        self.readout = readout
+        self.readout, self.sequence = readout, sequence
 
     def __call__(self, child, on_block=None):
         network, layout, observable = self.network, self.layout, self.observable
@@ -380,7 +388,7 @@ class _ReplicateTask:
         times = np.zeros(network.depth)
         kept = None if self.readout is None else np.empty(self.samples)
         g_sum, filled = 0.0, 0
-        for u in sobol_points(layout.dim, child, self.samples, self.chunk):
+        for u in sobol_points(layout.dim, child, self.samples, self.chunk, self.sequence):
             x = input_from_uniform(self.input_law, u[:, layout.input])
             for n, f, x in _walk(network, x, u, layout, times):
                 start = time.perf_counter()
@@ -398,7 +406,7 @@ class _ReplicateTask:
 
 def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replicates: int, seed: int,
                  chunk: int = 8192, marginal_points: int = 201, joint_points: int = 81, tail: float = 1e-6,
-                 observable=None, report=None, readout=None, executor=None) -> QMCRun:
+                 observable=None, report=None, readout=None, executor=None, sequence="sobol") -> QMCRun:
     """Randomized QMC estimates of every layer's law (module doc).
 
     Parameters
@@ -427,18 +435,22 @@ def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replica
         ``executor(fn, items)`` -> ``[fn(item) for item in items]`` in order,
         computed anywhere (a Dask cluster: :func:`mzpdf.sweep.dask_executor`);
         the replicates then run as its tasks, with the same numbers.
+    sequence : "sobol" | "random"
+        Scrambled Sobol points (randomized QMC) or pseudo-random ones (plain
+        conditional Monte Carlo: the same estimators, error ~ n^-1/2).
     """
     samples, chunk = _check_sizes(samples, chunk)
     root = np.random.SeedSequence(seed)
     pilot_seq, forward_seq, _ = root.spawn(3)
     sample_last = observable is not None and not _affine(observable)
     layout = _Layout(network, input_law, sample_last)
-    shifts, grids = _pilot(network, input_law, layout, pilot_seq, tail, marginal_points, joint_points)
+    shifts, grids = _pilot(network, input_law, layout, pilot_seq, tail, marginal_points, joint_points, sequence)
     stats = [dict() for _ in network]
     g_stats = _Replicates()
     times = np.zeros(network.depth)
     readouts = None if readout is None else np.empty((replicates, samples))
-    task = _ReplicateTask(network, input_law, layout, shifts, grids, samples, chunk, observable, sample_last, readout)
+    task = _ReplicateTask(network, input_law, layout, shifts, grids, samples, chunk, observable, sample_last, readout,
+                          sequence)
     children = forward_seq.spawn(replicates)
     if executor is None:  # here, block by block, with progress
         blocks, ticks = replicates * (samples // chunk), itertools.count(1)
@@ -480,7 +492,8 @@ def simulate_qmc(network: Network, input_law: InputLaw, *, samples: int, replica
 
 
 def conditional_mean_qmc(network: Network, points: np.ndarray, observable, *, samples: int, replicates: int,
-                         seed: int, chunk: int = 8192, report=None) -> tuple[np.ndarray, np.ndarray]:
+                         seed: int, chunk: int = 8192, report=None, sequence: str = "sobol"
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """``q_0(x) = E[g(X_L) | X_0 = x]`` at each row of ``points`` and its standard
     error: the net run from each point with the same scrambled Sobol points of
     the noises (for an affine ``g`` the last noise is integrated exactly).
@@ -498,7 +511,7 @@ def conditional_mean_qmc(network: Network, points: np.ndarray, observable, *, sa
     blocks, done = replicates * (samples // chunk), 0
     for child in backward_seq.spawn(replicates):
         total = np.zeros(len(points))
-        for u in sobol_points(layout.dim, child, samples, chunk):
+        for u in sobol_points(layout.dim, child, samples, chunk, sequence):
             for p, point in enumerate(points):
                 x = np.broadcast_to(point, (chunk, point.size))
                 for _, f, x in _walk(network, x, u, layout):

@@ -104,7 +104,7 @@ class QuasiMonteCarlo(Solver):
         return simulate_qmc(case.network, case.input, samples=opt.samples, replicates=opt.replicates,
                             seed=self._seed(), chunk=opt.chunk, marginal_points=opt.marginal_points,
                             joint_points=opt.joint_points, tail=opt.tail, observable=case.observable,
-                            report=report, readout=keep, executor=self.executor)
+                            report=report, readout=keep, executor=self.executor, sequence=opt.sequence)
 
     def _summarize(self, native) -> list:
         return list(native.layers)
@@ -132,7 +132,7 @@ class QuasiMonteCarlo(Solver):
             report.unit = "blocks of points (q0)"
             q0, err = conditional_mean_qmc(case.network, points, case.observable, samples=opt.samples,
                                            replicates=opt.replicates, seed=self._seed(), chunk=opt.chunk,
-                                           report=report)
+                                           report=report, sequence=opt.sequence)
         fields, tails = {}, case.tails
         if tails is not None:
             prob, bound = self._exceedances(native, None, tails.thresholds)
