@@ -6,8 +6,9 @@ Sections (every ratio is measured in this run, on this machine):
    numba pair loop (the kernel computed on the fly, the loop a textbook would
    write), mzpdf's numba kernels (the factor-table pair loop and the windowed
    sum), the BLAS dense path, and the CUDA kernel when a GPU is present.
-2. Time to accuracy on the quickstart net: mzpdf against Monte Carlo for an
-   L1 marginal error of 1e-3 (scripts/bench_grid.py).
+2. Time to accuracy on the quickstart net: grid against conditional-density
+   RQMC (method qmc) and histogram Monte Carlo at L1 1e-2 ... 1e-6, each the
+   whole user call, nothing extrapolated (scripts/bench_accuracy.py).
 3. TT solver time and largest rank against width (tanh and linear-gaussian, local and dense weights),
    and the Mori-Zwanzig reduction of TT solutions (scripts/bench_mz_tt.py).
 4. The sparse-grid solver against full tensor grids: nodes,
@@ -35,6 +36,7 @@ from mzpdf.operators.cuda import cuda_status, pair_sum
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+import bench_accuracy  # noqa: E402
 import bench_grid  # noqa: E402
 import bench_mz_tt  # noqa: E402
 import bench_sparse  # noqa: E402
@@ -136,16 +138,8 @@ def main(argv=None) -> None:
                   "logic is tested on numba's CUDA simulator (`tests/test_cuda.py`).", ""]
 
     if not args.quick:
-        lines += ["## Time to accuracy against Monte Carlo", "",
-                  "Quickstart net; L1 marginal error (max over neurons and layers) against a 128-node solution.", ""]
-        res = bench_grid.bench_time_to_accuracy(1e-3)
-        lines += ["| Monte Carlo samples | time [s] | L1 error |", "| ---: | ---: | ---: |"]
-        lines += [f"| {n:.0e} | {t:.3f} | {e:.2e} |" for n, t, e in res["mc_rows"]]
-        nodes, t_grid = res["grid"]
-        how = "measured" if res["mc_measured"] else "extrapolated from the fit, time linear in samples"
-        lines += ["", f"Monte Carlo error falls as n^{res['slope']:.2f}; L1 = 1e-3 takes {res['mc_samples']:.1e} samples, "
-                      f"{res['mc_time']:.0f} s ({how}). mzpdf reaches it with {nodes} nodes in {t_grid:.3f} s: "
-                      f"**{res['mc_time'] / t_grid:.0f}x faster**.", ""]
+        lines += ["## Time to accuracy (quickstart net)", ""] + bench_accuracy.INTRO + [""]
+        lines += bench_accuracy.measure() + [""]
 
         lines += ["## Tensor-train solver against width", "",
                   "4 square layers, gaussian noise 0.5; tol 1e-3 (tanh) and 1e-6 (linear-gaussian). Local weights:",

@@ -56,6 +56,33 @@ def test_dense_loop_kernel_matches_twin():
     assert np.abs(out - expect).max() <= AGREE * expect.max()
 
 
+@pytest.mark.parametrize("n_out", [1, 2, 3])
+@pytest.mark.parametrize("kind,param,value", NOISES)
+def test_serial_factor_tables_match_threaded_and_twin(n_out, kind, param, value):
+    """Small grids take the one-thread factor tables and BLAS
+    (transfer.SERIAL_PAIRS): the same bits as the threaded path, which the
+    stored references rely on."""
+    rng, layer, source, target = _setup(n_out, kind, param, value, seed=7)
+    t = assemble_transition(layer, source.points, source.weights, target, "dense")
+    assert t.is_small
+    noise, ynodes = layer.noise, np.stack(target.axes)
+    serial, threaded = np.empty((n_out, 13, source.size)), np.empty((n_out, 13, source.size))
+    _kernels.factor_tables_serial(noise.code, noise.scale, ynodes, t.mapped, serial)
+    _kernels.fill_factor_tables(noise.code, noise.scale, ynodes, t.mapped, threaded)
+    np.testing.assert_array_equal(serial, threaded)
+    z = target.points[:, None, :] - t.mapped[None, :, :]  # twin: rho_k per pair, (I, J, N)
+    twin = noise.pdf(z)
+    for k in range(n_out):
+        index = np.unravel_index(np.arange(target.size), target.shape)[k]
+        np.testing.assert_allclose(serial[k][index], twin[:, :, k], rtol=AGREE, atol=0)
+    coeffs = rng.random(source.size)
+    assert t.keeps_tables
+    np.testing.assert_array_equal(t.kept_tables, threaded)
+    for transpose, vec in ((False, coeffs), (True, rng.random(target.size))):
+        np.testing.assert_array_equal(t._dense(vec, transpose),
+                                      t._dense_blocks(vec, transpose, _kernels.fill_factor_tables))
+
+
 @pytest.mark.parametrize("algorithm", ["dense", "windowed"])
 def test_duality_and_constant_preservation(algorithm):
     rng, layer, source, target = _setup(2, "gaussian", "std", 0.25, seed=4)
@@ -92,7 +119,9 @@ def test_koopman_at_points_equals_koopman_at_nodes():
 
 
 def test_deterministic_layer_is_refused():
+    """A lone noiseless layer has no transition density on a grid; the message names the composition
+    (Network.collapsed) and the method that takes it."""
     layer = mzpdf.Layer(np.eye(2), np.zeros(2), "tanh", mzpdf.NoNoise(np.zeros(2)))
     grid = TensorGrid.from_box([[-1, 1]] * 2, 5)
-    with pytest.raises(SingularDensityError, match="montecarlo"):
+    with pytest.raises(SingularDensityError, match="Network.collapsed.*qmc"):
         assemble_transition(layer, grid.points, grid.weights, grid)

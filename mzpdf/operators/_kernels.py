@@ -161,3 +161,18 @@ def transfer_dense_loop(tables, coeffs, out):
                 prod *= tables[k, idx[k], j]
             acc += prod
         out[i] = acc
+
+
+@jit
+def factor_tables_serial(code, scale, ynodes, mapped, out):
+    """:func:`fill_factor_tables` on one thread, for small problems: a thread
+    team costs more to wake (on a loaded machine, ~10x the work) than
+    ``N * M * J`` noise densities take."""
+    n_dim, m, n_src = out.shape
+    for j in range(n_src):
+        for k in range(n_dim):
+            s = scale[k]
+            f = mapped[j, k]
+            for i in range(m):
+                out[k, i, j] = noise_pdf(code, ynodes[k, i] - f, s)
+

@@ -235,8 +235,12 @@ def _duality_gap(t: GridTransition, coeffs: np.ndarray, out: np.ndarray, rng) ->
     step = max(1, 2**22 // (grid.ndim * grid.shape[0]))
     for j0 in range(0, len(coeffs), step):
         j1 = min(j0 + step, len(coeffs))
-        tables = np.empty((grid.ndim, grid.shape[0], j1 - j0))
-        _kernels.fill_factor_tables(noise.code, noise.scale, np.stack(grid.axes), t.mapped[j0:j1], tables)
+        if t.keeps_tables:  # the tables the forward sum filled
+            tables = t.kept_tables[:, :, j0:j1]
+        else:
+            tables = np.empty((grid.ndim, grid.shape[0], j1 - j0))
+            fill = _kernels.factor_tables_serial if t.is_small else _kernels.fill_factor_tables
+            fill(noise.code, noise.scale, np.stack(grid.axes), t.mapped[j0:j1], tables)
         mu = np.ones(j1 - j0)
         for k in range(grid.ndim):
             mu *= (grid.rules[k].weights * factors[k]) @ tables[k]
@@ -394,12 +398,22 @@ class GridSolver:
             cdf = lambda z: law.cdf(z[:, None])[:, 0]  # noqa: E731
             edges = np.linspace(f[:, k].min(), f[:, k].max(), 4097)
             mass, _ = np.histogram(f[:, k], bins=edges, weights=c)
-            lows, highs = edges[:-1], edges[1:]
-            below = lambda b: mass @ cdf(b - lows) - tail  # noqa: E731
+            # Empty bins (most of them) add exact zeros: their CDFs are not evaluated but
+            # left 0, so each sum adds the very same products as over every bin (the
+            # roots are ill-conditioned: any round-off change would move the boxes).
+            full = np.flatnonzero(mass)
+            lows, highs = edges[:-1][full], edges[1:][full]
+            terms = np.zeros_like(mass)
+
+            def dot(values):
+                terms[full] = values
+                return mass @ terms
+
+            below = lambda b: dot(cdf(b - lows)) - tail  # noqa: E731
             if tail < _CDF_RESOLUTION:  # 1 - cdf is 0 there: the upper tail by symmetry of the noise
-                above = lambda b: mass @ cdf(highs - b) - tail  # noqa: E731
+                above = lambda b: dot(cdf(highs - b)) - tail  # noqa: E731
             else:  # as the boxes of every stored reference result were chosen
-                above = lambda b: mass @ (1.0 - cdf(b - highs)) - tail  # noqa: E731
+                above = lambda b: dot(1.0 - cdf(b - highs)) - tail  # noqa: E731
             box[k, 0] = _root(below, edges[0] - r[k], edges[-1])
             box[k, 1] = _root(above, edges[0], edges[-1] + r[k])
         return box

@@ -38,6 +38,32 @@ _DENSE_BLOCK = 8 * 2**20
 # on the benchmark machine (scripts/bench_grid.py); "auto" windows only when
 # the windows cut the work by more than this factor.
 WINDOW_ADVANTAGE = 10.0
+# Kernel pairs (target size x sources) up to which the dense sums run on one
+# thread (serial factor tables, one-thread BLAS): below it, waking a BLAS or
+# numba thread team costs more than the sum (on a loaded 2-core machine, 100x
+# more for a 40 x 1600 x 40 product); 2^24 pairs take ~10 ms. The numbers are
+# the same bits either way (OpenBLAS splits a product over its rows and
+# columns, never over the summed index), which the stored references need:
+# the automatic boxes amplify round-off (solve.GridSolver._target_box).
+SERIAL_PAIRS = 2**24
+# Factor-table entries (8 bytes each) a small transition keeps for its sums
+# and duality check (8 MiB; quickstart at 64 nodes: 2 x 64 x 4096).
+KEPT_TABLES = 2**20
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread (threadpoolctl): the sums of
+    a small transition are ~100x quicker without a thread team to wake, and
+    OpenBLAS gives the same bits on one thread as on two."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_CONTROLLER = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +154,11 @@ class GridTransition:
             return out.sum(axis=0)
         return self._dense(coeffs, transpose=False)
 
+    @property
+    def is_small(self) -> bool:
+        """Whether the kernel has at most :data:`SERIAL_PAIRS` pairs (one thread pays)."""
+        return float(self.target.size) * self.mapped.shape[0] <= SERIAL_PAIRS
+
     def backward_sum(self, zvalues: np.ndarray) -> np.ndarray:
         """``out_j = sum_i K_ij zvalues_i``, (J,)."""
         zvalues = np.ascontiguousarray(zvalues, dtype=np.float64).reshape(-1)
@@ -181,6 +212,31 @@ class GridTransition:
         return out
 
     def _dense(self, vec: np.ndarray, transpose: bool) -> np.ndarray:
+        if self.is_small:
+            with one_blas_thread():
+                return self._dense_blocks(vec, transpose, _kernels.factor_tables_serial)
+        return self._dense_blocks(vec, transpose, _kernels.fill_factor_tables)
+
+    @property
+    def keeps_tables(self) -> bool:
+        """Whether the factor tables ``rho_k(y_ki - F_k(x_j))``, (N, M, J), are
+        filled once (on one thread) and kept for the sums and the solver's
+        duality check: small kernels (:attr:`is_small`) whose tables hold at
+        most :data:`KEPT_TABLES` numbers."""
+        return self.is_small and self.target.ndim * self.target.shape[0] * self.mapped.shape[0] <= KEPT_TABLES
+
+    @cached_property
+    def kept_tables(self) -> np.ndarray:
+        """The kept factor tables (see :attr:`keeps_tables`), (N, M, J)."""
+        return self._fill_serial()
+
+    def _fill_serial(self) -> np.ndarray:
+        tables = np.empty((self.target.ndim, self.target.shape[0], self.mapped.shape[0]))
+        noise = self.layer.noise
+        _kernels.factor_tables_serial(noise.code, noise.scale, self._ynodes, self.mapped, tables)
+        return tables
+
+    def _dense_blocks(self, vec: np.ndarray, transpose: bool, fill) -> np.ndarray:
         n_dim, m = self.target.ndim, self.target.shape[0]
         n_src = self.mapped.shape[0]
         rows = m ** (n_dim - 1)  # Khatri-Rao rows over all output neurons but the last
@@ -190,8 +246,11 @@ class GridTransition:
         z = vec.reshape(rows, m) if transpose else None
         for j0 in range(0, n_src, step):
             j1 = min(j0 + step, n_src)
-            tables = np.empty((n_dim, m, j1 - j0))
-            _kernels.fill_factor_tables(noise.code, noise.scale, self._ynodes, self.mapped[j0:j1], tables)
+            if fill is _kernels.factor_tables_serial and self.keeps_tables:  # the same numbers, kept
+                tables = self.kept_tables[:, :, j0:j1]
+            else:
+                tables = np.empty((n_dim, m, j1 - j0))
+                fill(noise.code, noise.scale, self._ynodes, self.mapped[j0:j1], tables)
             kr = np.ones((1, j1 - j0))
             for k in range(n_dim - 1):  # Khatri-Rao product, C order over neurons 0..N-2
                 kr = (kr[:, None, :] * tables[k][None, :, :]).reshape(-1, j1 - j0)
