@@ -190,10 +190,13 @@ class AtomLaw(Law):
 class SummaryLaw(Law):
     """A layer's law from its stored summary (a result file, or a sampling
     method): moments as stored, densities linearly interpolated between the
-    stored abscissae and 0 outside them."""
+    stored abscissae (cubic splines with ``cubic``, clipped at 0: for smooth
+    densities on fine abscissae, whose linear interpolation error ~h^2 f''/8
+    is ~5e-4 in L1 for a peak of width 0.15 on 201 points) and 0 outside them."""
 
-    def __init__(self, layer: LayerSummary):
+    def __init__(self, layer: LayerSummary, cubic: bool = False):
         self.mean, self.cov, self.mass, self._layer = layer.mean, layer.cov, float(layer.mass), layer
+        self._cubic = cubic
 
     def marginal(self, i, x):
         self._check(i)
@@ -201,7 +204,14 @@ class SummaryLaw(Law):
         xs, pdf = self._layer.marginal_x[i], self._layer.marginal_pdf[i]
         if not np.all(np.isfinite(pdf)):
             return AtomLaw(self.mean).marginal(i, x)
-        return np.interp(x.ravel(), xs, pdf, left=0.0, right=0.0).reshape(x.shape)
+        if not self._cubic:
+            return np.interp(x.ravel(), xs, pdf, left=0.0, right=0.0).reshape(x.shape)
+        from scipy.interpolate import CubicSpline
+
+        t = x.ravel()
+        out = np.maximum(CubicSpline(xs, pdf)(t), 0.0)
+        out[(t < xs[0]) | (t > xs[-1])] = 0.0
+        return out.reshape(x.shape)
 
     def joint(self, i, j, x, y):
         self._check(i, j)

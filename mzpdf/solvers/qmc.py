@@ -120,7 +120,7 @@ class QuasiMonteCarlo(Solver):
             return MomentLaw(layer, f"layer {n} follows the noiseless layer {n - 1}: it is a map of the samples "
                              "before it and qmc's conditional-density estimator gives it no density (its mean and "
                              "covariance are estimated)")
-        return SummaryLaw(layer)
+        return SummaryLaw(layer, cubic=True)  # conditional densities are smooth: no histogram to ring
 
     def _pullback(self, native, report):
         from ..montecarlo.qmc import conditional_mean_qmc
