@@ -163,16 +163,20 @@ def _ridgeline(r: Results):
     from matplotlib.colors import Normalize
 
     width = max(layer.marginal_x.shape[0] for layer in r.forward)
-    cols = min(width, _MAX_NEURONS)
+    # neurons with a density on some layer (a layer after a noiseless one, or a point law, has none)
+    drawable = [k for k in range(width) if any(k < layer.marginal_x.shape[0] and
+                                               np.all(np.isfinite(layer.marginal_pdf[k])) for layer in r.forward)]
+    neurons = (drawable or [0])[:_MAX_NEURONS]
+    cols = len(neurons)
     fig, axes = _panels(cols, 3.4, 0.9 + 0.45 * (r.depth + 1), sharey=True)
     cmap, norm = plt.get_cmap("viridis"), Normalize(0, max(r.depth, 1))
     skipped = {}
-    for k, ax in enumerate(axes):
+    for k, ax in zip(neurons, axes):
         for n, layer in enumerate(r.forward):
             if k >= layer.marginal_x.shape[0]:
                 continue
             if not np.all(np.isfinite(layer.marginal_pdf[k])):
-                skipped[n] = "a point law (no density)"
+                skipped[n] = "no density (a point law, or the output of a noiseless layer)"
                 continue
             x, pdf = layer.marginal_x[k], layer.marginal_pdf[k]
             scale = 0.9 / max(float(pdf.max()), 1e-300)
@@ -187,12 +191,15 @@ def _ridgeline(r: Results):
         ax.set(title=f"neuron {k}", xlabel="x")
         ax.set_yticks(range(r.depth + 1))
         ax.set_ylim(-0.1, r.depth + 1.3)  # headroom for the legend above the top layer
-        if k % _MAX_COLS == 0:
+        if axes.index(ax) % _MAX_COLS == 0:
             ax.set_ylabel("layer")
     axes[0].legend(fontsize="x-small", loc="upper left")
-    more = f", first {cols} of {width} neurons" if width > cols else ""
+    more = f", {cols} of {width} neurons" if width > cols else ""
     fig.suptitle(f"{r.case_name}: marginal densities by layer, each scaled to its peak{more}")
-    _layout(fig, [f"layer {n} not drawn: {why}" for n, why in sorted(skipped.items())], right=0.92)
+    notes = [f"layer {n} not drawn: {why}" for n, why in sorted(skipped.items())]
+    if len(drawable) < width:
+        notes.append(f"{width - len(drawable)} neurons not drawn: no layer gives them a density")
+    _layout(fig, notes, right=0.92)
     bottom = axes[-1].get_position().y0
     cax = fig.add_axes((0.935, bottom, 0.012, axes[0].get_position().y1 - bottom), label="<colorbar>")
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label="layer")

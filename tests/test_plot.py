@@ -277,7 +277,7 @@ def test_layers_coloured_with_a_colour_bar(hand_figures):
 
 @pytest.mark.parametrize("key, expected", [("joint", ["layer 0 not drawn: a point law",
                                                       "layer 2 not drawn: one neuron"]),
-                                           ("marginals", ["layer 0 not drawn: a point law"])])
+                                           ("marginals", ["layer 0 not drawn: no density (a point law"])])
 def test_skipped_layers_are_noted(hand_figures, key, expected):
     notes = _notes(hand_figures[key])
     for text in expected:
