@@ -17,6 +17,7 @@ from .. import __version__
 from ..errors import ResultFileError
 from ..results import BackwardSummary, LayerSummary, MonteCarloLayer, MZSummary, Results
 from ._dimensions import attach_dimensions, is_index_scale
+from ..options import is_auto
 
 __all__ = ["SCHEMA_VERSION", "write_results", "read_results", "describe"]
 
@@ -504,7 +505,7 @@ def _describe_mz(mz) -> list[str]:
                      + (", ...]" if mz.truncation_estimate.size > 8 else "]"))
     if mz.memory_length >= 0:
         lines.append(f"memory length used: h = {mz.memory_length}"
-                     + (f" (chosen by memory = 'auto' for tol {tol:g})" if spec.get("memory") == "auto" else ""))
+                     + (f" (chosen by memory = 'auto' for tol {tol:g})" if is_auto(spec.get("memory")) else ""))
     return lines
 
 

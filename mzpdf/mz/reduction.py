@@ -31,6 +31,7 @@ from ..results import MZSummary
 from .bounds import canonical_correlations, dobrushin_coefficient
 from .norms import contraction, entry_factor, exit_factor, kernel_bounds, truncation_estimate
 from .spec import ProjectionSpec
+from ..options import is_auto
 
 __all__ = ["MoriZwanzig", "reduce_network"]
 
@@ -126,7 +127,7 @@ class MoriZwanzig:
         memory = self.spec.memory
         if memory is None:
             return self.depth - 1
-        if memory == "auto":
+        if is_auto(memory):
             ok = np.flatnonzero(self.truncation_estimate() <= self.spec.tol)
             return int(ok[0]) if ok.size else self.depth - 1
         return int(memory)

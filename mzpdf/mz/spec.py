@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .._validate import integer, number
 from ..errors import CaseError
+from ..options import is_auto
 
 # The names mzpdf.mz.projections implements (kept here so that reading a case
 # does not import the projections and SciPy).
@@ -85,7 +86,7 @@ class ProjectionSpec:
         memory = table.get("memory", "full")
         if memory == "full":
             memory = None
-        elif memory == "auto":
+        elif is_auto(memory):
             pass
         elif isinstance(memory, str):
             raise CaseError(f"{key}.memory", "must be 'full', 'auto' or an integer lag >= 0", memory)
@@ -112,5 +113,5 @@ class ProjectionSpec:
     def describe(self) -> str:
         detail = f"reference {self.reference}" if self.kind == "chorin" else f"basis {self.basis}"
         memory = ("full memory" if self.memory is None else
-                  f"memory auto (tol {self.tol:g})" if self.memory == "auto" else f"memory {self.memory}")
+                  f"memory auto (tol {self.tol:g})" if is_auto(self.memory) else f"memory {self.memory}")
         return f"{self.kind} projection onto neurons {list(self.keep)}, {detail}, {memory}"
