@@ -33,19 +33,25 @@ def noise_pdf(code, z, s):
     return math.nan
 
 
+@jit_inline
+def _factor_column(code, scale, ynodes, mapped, j, out):
+    """out[k, i, j] = rho_k(ynodes[k, i] - mapped[j, k]) for one source j."""
+    n_dim, m = out.shape[0], out.shape[1]
+    for k in range(n_dim):
+        s = scale[k]
+        f = mapped[j, k]
+        for i in range(m):
+            out[k, i, j] = noise_pdf(code, ynodes[k, i] - f, s)
+
+
 @jit_parallel
 def fill_factor_tables(code, scale, ynodes, mapped, out):
     """out[k, i, j] = rho_k(ynodes[k, i] - mapped[j, k]).
 
     Shapes: scale (N,), ynodes (N, M), mapped (J, N), out (N, M, J).
     """
-    n_dim, m, n_src = out.shape
-    for j in prange(n_src):
-        for k in range(n_dim):
-            s = scale[k]
-            f = mapped[j, k]
-            for i in range(m):
-                out[k, i, j] = noise_pdf(code, ynodes[k, i] - f, s)
+    for j in prange(out.shape[2]):
+        _factor_column(code, scale, ynodes, mapped, j, out)
 
 
 @jit_inline
@@ -168,11 +174,6 @@ def factor_tables_serial(code, scale, ynodes, mapped, out):
     """:func:`fill_factor_tables` on one thread, for small problems: a thread
     team costs more to wake (on a loaded machine, ~10x the work) than
     ``N * M * J`` noise densities take."""
-    n_dim, m, n_src = out.shape
-    for j in range(n_src):
-        for k in range(n_dim):
-            s = scale[k]
-            f = mapped[j, k]
-            for i in range(m):
-                out[k, i, j] = noise_pdf(code, ynodes[k, i] - f, s)
+    for j in range(out.shape[2]):
+        _factor_column(code, scale, ynodes, mapped, j, out)
 
