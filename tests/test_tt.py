@@ -312,3 +312,49 @@ def test_backward_inside_the_montecarlo_band_at_width_6():
     q0, err = conditional_mean(net, points, NeuronObservable(2), samples=400_000, seed=5)
     assert np.all(np.abs(back.q0 - q0) <= 4.0 * err), (back.q0 - q0) / err
     assert np.max(back.duality_gap) <= 1e-3
+
+
+def _dense_gaussian_case(width: int, seed: int, method: str = "tt") -> dict:
+    return {"case": {"name": "dense"},
+            "network": {"random": {"widths": [width] * 6, "sigma_w": 1.1, "seed": seed, "init": "gaussian",
+                                   "noise": {"kind": "gaussian", "std": 0.25}}},
+            "input": {"kind": "gaussian", "mean": [0.0] * width, "std": 0.5},
+            "solver": {"method": method}}
+
+
+def test_node_forecast_matches_the_exact_first_step():
+    """Oracle: the first step's pre-activation covariance W C W^T is exact for
+    a gaussian input, so the grid's node need follows in closed form; the
+    4096-path forecast's sample covariance is within a few per cent of it
+    (relative standard error of a variance ~ sqrt(2/4096) = 2 %), and the
+    node need is proportional to ratios of standard deviations: 10 %."""
+    from mzpdf import load_case
+    from scipy.special import ndtri
+
+    from mzpdf.tt.solver import feature_widths, nodes_needed, predicted_nodes
+
+    for seed in (0, 1, 2):
+        case = load_case(_dense_gaussian_case(8, seed, "qmc"))
+        layer, opt = case.network[0], TTOptions()
+        cov = layer.weights @ case.input.cov() @ layer.weights.T
+        radius = -ndtri(opt.tail) * np.sqrt(np.diag(cov))
+        exact = nodes_needed(-radius, radius, feature_widths(cov, layer, 8), opt.tol).max()
+        forecast = dict(predicted_nodes(case.network, case.input, opt))[0]
+        assert abs(forecast / exact - 1) < 0.1, (seed, forecast, exact)
+
+
+@pytest.mark.parametrize("width, seed", [(8, 3), (16, 0)])
+def test_ill_conditioned_dense_layers_are_refused_up_front(width, seed):
+    """Gaussian square weights of condition number 250 (width 8) and 2.2e4
+    (width 16) give pre-activation slabs that need 30x and 1000x the grid's
+    cap of nodes: refused at once (width 16 ran over 25 minutes before the
+    refusal and gave no answer), naming the key, the layer and methods that
+    take the case."""
+    from mzpdf import load_case
+    from mzpdf.errors import CaseError
+
+    with pytest.raises(CaseError) as err:
+        load_case(_dense_gaussian_case(width, seed))
+    message = str(err.value)
+    assert message.startswith("network.random.widths") and "nodes per variable" in message
+    assert "qmc" in message and "condition number" in message

@@ -80,6 +80,51 @@ def check_network(network: Network, keys=None) -> None:
                                                 "of W x + b is singular)", f"condition number {s[0] / max(s[-1], 1e-300):.3g}")
 
 
+def feature_widths(cov_u: np.ndarray, layer, n_out: int) -> np.ndarray:
+    """The feature width along each axis of a pre-activation grid: the
+    conditional standard deviation ``1 / sqrt((C^-1)_kk)`` of the variable
+    given the others and, for the ``n_out`` kept neurons, at most the noise
+    scale seen through the steepest activation slope."""
+    width = np.sqrt(1.0 / np.diag(np.linalg.inv(cov_u)))
+    noise = layer.noise.scale / 1.13  # 1.13 = 2/sqrt(pi), the steepest slope of the activations
+    width[:n_out] = np.minimum(width[:n_out], noise)
+    return width
+
+
+def nodes_needed(lo, hi, width, tol: float) -> np.ndarray:
+    """Nodes on ``[lo, hi]`` whose spacing resolves a feature of width
+    ``width`` with ``c(tol) = sqrt(2 ln(1/tol)) / pi`` points per width (see
+    :meth:`TTSolver.node_counts`)."""
+    per_width = max(1.0, np.sqrt(2.0 * np.log(1.0 / tol)) / np.pi)
+    return np.ceil((np.asarray(hi) - lo) / width * per_width).astype(np.int64) + 1
+
+
+def predicted_nodes(network: Network, input_law: InputLaw, options, samples: int = 4096, seed: int = 0) -> list:
+    """``(layer index, nodes)`` for every pre-activation step of ``network``:
+    the most nodes any variable of that step's grid needs
+    (:meth:`TTSolver.node_counts` before its cap), from the moments of
+    ``samples`` Monte Carlo paths instead of the trains (a cheap forecast,
+    within a few per cent, for refusing a net whose pre-activation densities
+    the grid cannot resolve before spending minutes on it). Widening and
+    residual layers (stepped by quadrature) are skipped."""
+    from .quadrature import is_quadrature_layer
+
+    rng = np.random.default_rng(seed)
+    x, out = input_law.sample(rng, samples), []
+    for n, layer in enumerate(network):
+        if not is_quadrature_layer(layer) and not (n == 0 and input_law.is_atomic):
+            W = layer.weights
+            T = np.vstack([W, np.linalg.svd(W)[2][W.shape[0]:]]) if W.shape[0] < W.shape[1] else W
+            cov_u = np.atleast_2d(np.cov(x @ T.T, rowvar=False))
+            radius = -special.ndtri(options.tail) * np.sqrt(np.diag(cov_u))
+            need = nodes_needed(-radius, radius, feature_widths(cov_u, layer, W.shape[0]), options.tol)
+            out.append((n, int(need.max())))
+        x = layer.forward(x)
+        if not layer.noise.is_deterministic:
+            x = x + layer.noise.sample(rng, samples)
+    return out
+
+
 def typical_indices(mean, cov, lo, hi, sizes, rng) -> tuple[np.ndarray, np.ndarray]:
     """Grid multi-indices nearest to draws from ``N(mean, cov)`` on the
     equispaced boxes ``[lo, hi]`` of ``sizes`` nodes: ``_START_POINTS`` to seed
@@ -458,10 +503,7 @@ class TTSolver:
         sqrt((C^-1)_kk)`` of the variable given the others and, for the kept
         neurons, the noise scale seen through the steepest activation slope
         (see :meth:`node_counts`)."""
-        width = np.sqrt(1.0 / np.diag(np.linalg.inv(cov_u)))
-        noise = layer.noise.scale / 1.13  # 1.13 = 2/sqrt(pi), the steepest slope of the activations
-        width[:n_out] = np.minimum(width[:n_out], noise)
-        return self.node_counts(k, lo, hi, width)
+        return self.node_counts(k, lo, hi, feature_widths(cov_u, layer, n_out))
 
     def node_counts(self, k: int, lo, hi, width) -> np.ndarray:
         """Nodes per variable on ``[lo, hi]``: at least ``solver.nodes``, and
@@ -472,8 +514,7 @@ class TTSolver:
         weights, or noise much narrower than the signal); ``k`` names the
         layer in the warning."""
         opt = self.options
-        per_width = max(1.0, np.sqrt(2.0 * np.log(1.0 / opt.tol)) / np.pi)
-        need = np.ceil((np.asarray(hi) - lo) / width * per_width).astype(np.int64) + 1
+        need = nodes_needed(lo, hi, width, opt.tol)
         cap = 4 * opt.nodes
         if np.any(need > cap):
             warnings.warn(f"layer {k}: a neuron needs {int(need.max())} nodes to resolve the pre-activation density, "
