@@ -96,23 +96,9 @@ class Grid(Solver):
 
     @classmethod
     def _problem(cls, case, keys):
-        net = case.network
-        if net.has_noiseless:
-            L = net.depth
-            if net[-1].noise.is_deterministic:
-                return (keys.noise(L - 1), f"must not be 'none' on the last layer with solver.method = {cls.name!r}: "
-                        f"X_{L} = G(X_{L - 1}) is a map with no density on its {net.widths[-1]} neurons for a grid to "
-                        "hold (give the output layer noise, e.g. an observation noise, or use solver.method = 'qmc', "
-                        "which gives the moments of a noiseless output)", "none")
-            if case.projection is not None:
-                return ("projection", f"is not taken by solver.method = {cls.name!r} on a network with noiseless "
-                        f"layers (layers {_noiseless(net)}): the Mori-Zwanzig reduction needs every layer's density "
-                        "(give those layers noise, or drop [projection])", case.projection.kind)
-            analysis = getattr(case, "analysis", None)
-            if analysis is not None and getattr(analysis, "distances", "none") != "none":
-                return ("analysis.distances", f"needs every layer's density, which solver.method = {cls.name!r} "
-                        f"does not give on the noiseless layers {_noiseless(net)} (set it to 'none', or give "
-                        "those layers noise)", analysis.distances)
+        problem = noiseless_problem(cls.name, case, keys)
+        if problem is not None:
+            return problem
         from ..tails import case_problem
 
         return case_problem(case)
@@ -316,6 +302,32 @@ class Grid(Solver):
     def joint(self, i, j, x, y):
         self._check(i, j)
         return self.marginal(i, x)
+
+
+def noiseless_problem(name: str, case, keys):
+    """What a method that composes noiseless layers with the noisy layer
+    after them (grid, tt) cannot take of them: a noiseless last layer, a
+    Mori-Zwanzig reduction, layer-to-layer distances (``(key, rule, value)``
+    or None)."""
+    net = case.network
+    if not net.has_noiseless:
+        return None
+    L = net.depth
+    if net[-1].noise.is_deterministic:
+        return (keys.noise(L - 1), f"must not be 'none' on the last layer with solver.method = {name!r}: "
+                f"X_{L} = G(X_{L - 1}) is a map with no density on its {net.widths[-1]} neurons for a grid to "
+                "hold (give the output layer noise, e.g. an observation noise, or use solver.method = 'qmc', "
+                "which gives the moments of a noiseless output)", "none")
+    if case.projection is not None:
+        return ("projection", f"is not taken by solver.method = {name!r} on a network with noiseless "
+                f"layers (layers {_noiseless(net)}): the Mori-Zwanzig reduction needs every layer's density "
+                "(give those layers noise, or drop [projection])", case.projection.kind)
+    analysis = getattr(case, "analysis", None)
+    if analysis is not None and getattr(analysis, "distances", "none") != "none":
+        return ("analysis.distances", f"needs every layer's density, which solver.method = {name!r} "
+                f"does not give on the noiseless layers {_noiseless(net)} (set it to 'none', or give "
+                "those layers noise)", analysis.distances)
+    return None
 
 
 def _noiseless(network) -> list[int]:

@@ -6,8 +6,8 @@ import numpy as np
 from ..errors import CaseError
 from ..results import BackwardSummary, LayerSummary
 from ..options import TTOptions
-from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, Solver
-from .grid import JOINT_POINTS, atom_summary
+from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, MomentLaw, Solver
+from .grid import JOINT_POINTS, atom_summary, noiseless_problem
 
 _TAIL = 1e-10  # mass per side beyond the box of a layer's stored marginals
 UNRESOLVABLE = 4.0  # refuse a step forecast to need this many times the grid's cap of nodes (trapezoid error ~ tol^(1/16))
@@ -24,12 +24,16 @@ class TT(Solver):
 
     name = "tt"
     options_class = TTOptions
-    capabilities = Capabilities(layer_kinds=("dense", "residual"), widening=True, projections=("chorin",))
+    capabilities = Capabilities(layer_kinds=("dense", "residual"), widening=True, noiseless=True,
+                                projections=("chorin",))
 
     @classmethod
     def _problem(cls, case, keys):
         from ..tt.solver import check_network
 
+        problem = noiseless_problem(cls.name, case, keys)
+        if problem is not None:
+            return problem
         spec = keys.network_spec
         try:
             if "layers" in spec:
@@ -48,12 +52,14 @@ class TT(Solver):
             return refused
         from ..tt.quadrature import is_quadrature_layer
 
-        stepped = [n for n, layer in enumerate(case.network) if is_quadrature_layer(layer)]
+        stepped = [n for n, layer in enumerate(case.network)
+                   if is_quadrature_layer(layer) or layer.noise.is_deterministic]
         if stepped and (case.observable is not None or case.projection is not None):
             section = "observable" if case.observable is not None else "projection"
             what = "the backward (Koopman) solve" if section == "observable" else "the Mori-Zwanzig reduction"
-            return (section, f"is not computed by solver.method = 'tt' for a net with widening or residual layers "
-                    f"({keys.layer(stepped[0])} is stepped by quadrature in its own coordinates; {what} on tt works "
+            return (section, f"is not computed by solver.method = 'tt' for a net with widening, residual or "
+                    f"noiseless layers ({keys.layer(stepped[0])} is stepped by quadrature in its own coordinates; "
+                    f"{what} on tt works "
                     "in pre-activation coordinates)", case.observable.kind if section == "observable"
                     else case.projection.kind)
         if case.projection is not None and case.projection.reference != "marginal":
@@ -77,7 +83,7 @@ class TT(Solver):
         judge them. The forecast is :func:`~mzpdf.tt.solver.predicted_nodes`."""
         from ..tt.solver import predicted_nodes
 
-        opt = case.solver
+        opt = case.solver if isinstance(case.solver, TTOptions) else TTOptions()  # asked for another method's case
         for n, need in predicted_nodes(case.network, case.input, opt):
             if need > UNRESOLVABLE * 4 * opt.nodes and case.network[n].n_in >= MIN_REFUSED_WIDTH:
                 cond = np.linalg.cond(case.network[n].weights)
@@ -90,7 +96,7 @@ class TT(Solver):
     @classmethod
     def estimate_bytes(cls, case) -> int:  # cores of every layer at up to 4 x nodes, plus one batched contraction
         opt = case.solver
-        return 64 * 2**20 + sum(8 * w * 4 * opt.nodes * opt.max_rank**2 for w in case.network.widths)
+        return 64 * 2**20 + sum(8 * w * 4 * opt.nodes * opt.max_rank**2 for w in case.network.state_widths)
 
     @classmethod
     def memory_key(cls, case):
@@ -106,10 +112,48 @@ class TT(Solver):
     def _summarize(self, native) -> list:
         return summarize_tt(native, self.options.marginal_points)
 
+    def _diagnostics(self, native) -> dict:
+        """Per-layer diagnostics over the given network's layers: a layer
+        inside a run of noiseless layers keeps the mass before it, has
+        ``no_density`` 1 and zeros for the step's numbers, which the run's
+        step records at its last layer."""
+        d = dict(native.diagnostics)
+        if native.given is None:
+            return d
+        segments = native.given.segments()
+        L = native.given.depth
+        ends = [0] + [stop for _, stop in segments]
+        out = dict(d)
+        for name, value in d.items():
+            value = np.asarray(value)
+            if value.ndim and value.shape[0] == len(segments) + 1:  # per law (input first)
+                full = np.zeros((L + 1,) + value.shape[1:], dtype=value.dtype)
+                full[ends] = value
+                if name == "mass":
+                    for s, (start, stop) in enumerate(segments):
+                        full[start + 1:stop] = value[s]
+                out[name] = full
+            elif value.ndim and value.shape[0] == len(segments):  # per step, at the step's last layer
+                full = np.full((L,) + value.shape[1:], np.nan if name == "duality_gap" else 0, dtype=value.dtype)
+                full[[stop - 1 for _, stop in segments]] = value
+                out[name] = full
+        out["no_density"] = np.zeros(L + 1, dtype=np.int8)
+        out["no_density"][0] = native.input_law.is_atomic
+        for start, stop in segments:
+            out["no_density"][start + 1:stop] = 1
+        return out
+
     def _law(self, solution, n):
         native = solution.native
         if n == 0 and native.input_law.is_atomic:
             return AtomLaw(native.input_law.mean())
+        if native.given is not None:
+            if n in native.pushforwards:
+                return MomentLaw(solution.forward[n], f"layer {n} is the output of the noiseless layer {n - 1}: a "
+                                 "map of the last layer with a density, so it has no density of its own (its mean "
+                                 f"and covariance are quadratures of that map; give layer {n - 1} noise for a "
+                                 "density)")
+            n = ([0] + [stop for _, stop in native.given.segments()]).index(n)
         law = native.laws[n]
         mass, mean, cov = law.moments()
 
@@ -161,6 +205,12 @@ def summarize_tt(solution, marginal_points: int = 201) -> list[LayerSummary]:
     cuts ``_TAIL`` mass per side)."""
     out = []
     for n, law in enumerate(solution.laws):
+        if solution.given is not None and n > 0:  # the layers inside the noiseless run that ends here
+            stop = solution.given.segments()[n - 1][1]
+            for k in range(solution.given.segments()[n - 1][0] + 1, stop):
+                mass, mean, cov, box = solution.pushforwards[k]
+                xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in box])
+                out.append(LayerSummary(mean, cov, mass, xs, np.full(xs.shape, np.nan), box))
         if n == 0 and solution.input_law.is_atomic:
             out.append(atom_summary(solution.input_law.mean(), marginal_points))
             continue

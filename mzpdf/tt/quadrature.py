@@ -28,7 +28,10 @@ GEMM and ``Q`` exponentials per point for gaussian noise): affordable for
 ``n_in <= MAX_QUADRATURE_DIM`` (a 2 -> 6 widening layer, a 3-neuron residual
 layer), the same difficulty as a dense layer beyond. Quadrature nodes whose
 masses together are below ``solver.tail`` are dropped; what they held shows
-up in ``lost_mass``.
+up in ``lost_mass``. A run of noiseless layers and the noisy layer after it
+(a :class:`~mzpdf.network.ComposedLayer`) is stepped the same way with
+``F = G`` the composed map; the quadrature's spacing follows the product of
+the layers' slope bounds (:func:`_slope`).
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _special as special
+from ..network.network import ComposedLayer
 from ..discretization.rules import make_rule
 from .cross import cross
 from .solver import _WEIGHT_FLOOR, StepFrame, _NoisyXLaw, _XLaw
@@ -54,8 +58,24 @@ _TYPICAL_POINTS = 768  # start (256) and check (512) points, drawn from the disc
 
 def is_quadrature_layer(layer) -> bool:
     """Whether the TT solver steps ``layer`` by quadrature (a widening dense
-    or a residual layer) rather than by its pre-activation change of variables."""
-    return layer.kind == "residual" or layer.n_out > layer.n_in
+    or a residual layer, or noiseless layers composed with the noisy layer
+    after them) rather than by its pre-activation change of variables."""
+    return isinstance(layer, ComposedLayer) or layer.kind == "residual" or layer.n_out > layer.n_in
+
+
+def _slope(layer) -> np.ndarray:
+    """``(n_out, n_in)`` bounds of ``|dF_j / dx_k|`` over the whole space
+    (activations no steeper than ``_STEEPEST_SLOPE``); for a composed layer
+    the product of its layers' bounds."""
+    if isinstance(layer, ComposedLayer):
+        out = np.eye(layer.n_in)
+        for part in layer.layers:
+            out = _slope(part) @ out
+        return out
+    slope = _STEEPEST_SLOPE * np.abs(layer.weights)
+    if layer.kind == "residual":
+        slope = slope * layer.step + np.eye(layer.n_in)
+    return slope
 
 
 class TrainXLaw(_XLaw):
@@ -128,9 +148,7 @@ def _previous_quadrature(solver, n: int, layer, prev: _XLaw) -> tuple[np.ndarray
     if isinstance(prev, (_NoisyXLaw, TrainXLaw)):  # a mixture of noise laws: no narrower than the noise
         width = np.minimum(width, prev.layer.noise.scale)
     # the kernel rho_j(y_j - F_j(x)) varies along x_k on the scale s_j / |dF_j/dx_k|
-    slope = _STEEPEST_SLOPE * np.abs(layer.weights) * (layer.step if layer.kind == "residual" else 1.0)
-    if layer.kind == "residual":
-        slope = slope + np.eye(layer.n_in)
+    slope = _slope(layer)
     with np.errstate(divide="ignore"):
         width = np.minimum(width, np.min(layer.noise.scale[:, None] / slope, axis=0))
     box = prev.box(opt.tail)

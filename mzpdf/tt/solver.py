@@ -25,9 +25,15 @@ train is rounded to ``tol``. Cost per layer: ``O(N n r^2)`` evaluations of
 Widening and residual layers have no pre-activation change of variables;
 they are stepped by quadrature in the layer's own coordinates
 (:mod:`mzpdf.tt.quadrature`), which limits their input width to
-``MAX_QUADRATURE_DIM``. What the method cannot do is refused up front
-(:func:`check_network`): noiseless layers, rank-deficient weights of a square
-or narrowing dense layer, widening or residual layers of too many inputs.
+``MAX_QUADRATURE_DIM``. So is a run of noiseless layers with the noisy
+layer after it (one map ``G``, :meth:`mzpdf.network.Network.collapsed`, as
+on the grid): the layers inside the run get the moments of ``G``'s partial
+maps by the same quadrature (``TTSolution.pushforwards``) and no density.
+What the method cannot do is refused up front (:func:`check_network`): a
+noiseless last layer, rank-deficient weights of a square or narrowing dense
+layer, widening, residual or noiseless layers of too many inputs; and
+(:meth:`mzpdf.solvers.tt.TT._unresolvable`) dense layers whose
+pre-activation density is too thin for the grid.
 """
 from __future__ import annotations
 
@@ -41,7 +47,7 @@ import numpy as np
 from .. import _special as special
 from ..discretization.rules import make_rule
 from ..errors import CaseError, MassLossWarning, NumericalHealthWarning, TTTruncationWarning
-from ..network import InputLaw, Network
+from ..network import ComposedLayer, InputLaw, Network
 from .cross import cross
 from .tensor import TTFunction, contract_rows
 
@@ -60,13 +66,23 @@ def check_network(network: Network, keys=None) -> None:
     ``network.layers[n]``) that the TT method cannot handle."""
     from .quadrature import MAX_QUADRATURE_DIM, is_quadrature_layer
 
+    composed = {start for start, stop in network.segments() if stop - start > 1}  # first layers of noiseless runs
     for n, layer in enumerate(network):
         where = keys[n] if keys is not None else f"network.layers[{n}]"
         if layer.kind not in ("dense", "residual"):
             raise CaseError(f"{where}.kind", "must be 'dense' or 'residual' with solver.method = 'tt'", layer.kind)
-        if layer.noise.is_deterministic:
-            raise CaseError(f"{where}.noise", "must not be 'none' with solver.method = 'tt' (a noiseless layer has "
-                                              "no density)", "none")
+        if layer.noise.is_deterministic and n == network.depth - 1:
+            raise CaseError(f"{where}.noise", f"must not be 'none' on the last layer with solver.method = 'tt': "
+                            f"X_{n + 1} is a map of X_{n} with no density on its {layer.n_out} neurons (give the "
+                            "output layer noise, or use solver.method = 'qmc', which gives the moments of a "
+                            "noiseless output)", "none")
+        if n in composed and layer.n_in > MAX_QUADRATURE_DIM:
+            raise CaseError(f"{where}.weights", f"must have at most {MAX_QUADRATURE_DIM} inputs for a noiseless "
+                            "layer with solver.method = 'tt' (a run of noiseless layers and the noisy layer after "
+                            "it is one map, stepped by quadrature over the full grid of its inputs, m^n_in nodes)",
+                            list(layer.weights.shape))
+        if layer.noise.is_deterministic or any(a < n < b for a, b in network.segments()):
+            continue  # inside a composed map: stepped with it
         if is_quadrature_layer(layer):
             if layer.n_in > MAX_QUADRATURE_DIM:
                 what = "a residual" if layer.kind == "residual" else "a widening"
@@ -111,7 +127,8 @@ def predicted_nodes(network: Network, input_law: InputLaw, options, samples: int
 
     rng = np.random.default_rng(seed)
     x, out = input_law.sample(rng, samples), []
-    for n, layer in enumerate(network):
+    starts = [start for start, _ in network.segments()]  # the given layer each transition starts at
+    for n, layer in zip(starts, network.collapsed()):
         if not is_quadrature_layer(layer) and not (n == 0 and input_law.is_atomic):
             W = layer.weights
             T = np.vstack([W, np.linalg.svd(W)[2][W.shape[0]:]]) if W.shape[0] < W.shape[1] else W
@@ -353,6 +370,19 @@ class StepFrame:
         return TTFunction([core * w[None, :, None] for core, w in zip(tt.cores, weights)], rules), rounding, capped
 
 
+def pushforward_moments(image: np.ndarray, masses: np.ndarray) -> tuple:
+    """``(mass, mean, cov, box)`` of a law without a density, the image
+    ``G(x_q)`` ``(Q, N)`` of quadrature nodes of masses ``m_q``: moments by
+    the same quadrature, the box spanning the images of nodes of positive
+    mass."""
+    mass = float(masses.sum())
+    mean = masses @ image / mass
+    dev = image - mean
+    cov = dev.T @ (masses[:, None] * dev) / mass
+    support = image[masses > 0] if np.any(masses > 0) else image
+    return mass, mean, cov, np.column_stack([support.min(axis=0), support.max(axis=0)])
+
+
 # -- solution ----------------------------------------------------------------------------
 
 _LAYER_DIAGNOSTICS = ("mass", "lost_mass", "cross_error", "rounding_error", "evaluations", "sweeps",
@@ -378,6 +408,8 @@ class TTSolution:
     diagnostics: dict = field(default_factory=dict)
     frames: list = field(default_factory=list)  # StepFrame of each pre-activation step (else None)
     steps: list = field(default_factory=list)  # per layer: "preactivation", "quadrature" or "atom"
+    given: Network | None = None  # the network as given when it has noiseless layers (``network`` is collapsed)
+    pushforwards: dict = field(default_factory=dict)  # given layer inside a noiseless run -> (mass, mean, cov, box)
 
     @property
     def depth(self) -> int:
@@ -418,6 +450,8 @@ class TTSolver:
         check_network(network)
         if input_law.dim != network.widths[0]:
             raise ValueError(f"input law has dimension {input_law.dim}, the network {network.widths[0]} inputs")
+        given, network = network, network.collapsed()
+        pushforwards = {}
         L, width = network.depth, max(network.widths)
         diag = {name: np.zeros(L + 1) for name in ("mass", "lost_mass", "cross_error", "rounding_error")}
         diag.update({"evaluations": np.zeros(L + 1, dtype=np.int64), "sweeps": np.zeros(L + 1, dtype=np.int64),
@@ -465,6 +499,14 @@ class TTSolver:
             laws.append(law)
             trains.append(tt)
             frames.append(None if quadrature else frame)
+            if isinstance(layer, ComposedLayer):
+                first = given.segments()[n][0]
+                if frame is None:  # the atom after a point input
+                    points, masses = input_law.mean()[None, :], np.ones(1)
+                else:
+                    points, masses = frame.quad_points, frame.quad_masses
+                for k, image in enumerate(layer.partial(points)):
+                    pushforwards[first + k + 1] = pushforward_moments(image, masses)
             if n >= len(resume):
                 diag["time_per_layer_s"][n] = time.perf_counter() - start
             else:
@@ -477,7 +519,8 @@ class TTSolver:
                 on_layer(n + 1, state)
             if progress is not None:
                 progress(n + 1, L)
-        return TTSolution(network, input_law, laws, trains, diag, frames, steps)
+        return TTSolution(network, input_law, laws, trains, diag, frames, steps,
+                          given if given.has_noiseless else None, pushforwards)
 
     def pullback(self, solution: TTSolution, observable, points: np.ndarray | None = None, progress=None):
         """Conditional expectations ``q_n = E[g(X_L) | X_n]`` of an affine
