@@ -130,3 +130,15 @@ def test_index_sets_must_be_downward_closed():
         SparseGrid(np.array([[0, 0], [0, 2]]), np.tile([-1.0, 1.0], (2, 1)))
     with pytest.raises(ValueError, match="rule"):
         SparseGrid.regular(BOX, 2, "gauss")
+
+
+@pytest.mark.parametrize("dim", [13, 16, 32])
+def test_grids_beyond_twelve_dimensions_build(dim):
+    """Regression: the point hash reused its 12 multipliers cyclically, so
+    the points of dimensions k and k + 12 collided and every grid of 13 or
+    more dimensions stopped with 'hash collision'. Oracle: the grid builds,
+    its weights integrate 1 to the box volume (to round-off) and its points
+    are distinct."""
+    g = SparseGrid.regular(np.tile([-1.0, 1.0], (dim, 1)), 3)
+    assert np.isclose(g.weights.sum(), 2.0**dim, rtol=1e-12)
+    assert g.size == len(np.unique(g.points, axis=0))

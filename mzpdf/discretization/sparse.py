@@ -166,10 +166,25 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD
                 dtype=np.uint64)
 
 
+def _multipliers(dim: int) -> np.ndarray:
+    """One odd 64-bit multiplier per dimension, all distinct: ``_MIX`` and,
+    beyond its 12, splitmix64 outputs (repeating ``_MIX`` made keys that
+    differ by a swap of dimensions ``k`` and ``k + 12`` collide, which stopped
+    every sparse grid of 13 or more dimensions)."""
+    if dim <= _MIX.size:
+        return _MIX[:dim]
+    with np.errstate(over="ignore"):
+        z = np.arange(1, dim - _MIX.size + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return np.concatenate([_MIX, z | np.uint64(1)])
+
+
 def _hash_rows(keys: np.ndarray) -> np.ndarray:
     keys = np.asarray(keys, dtype=np.int64)
     dim = keys.shape[1]
-    mix = np.resize(_MIX, dim) if dim > _MIX.size else _MIX[:dim]
+    mix = _multipliers(dim)
     with np.errstate(over="ignore"):
         h = (keys.astype(np.uint64) * mix[None, :]).sum(axis=1, dtype=np.uint64)
         h ^= h >> np.uint64(29)
