@@ -83,7 +83,8 @@ def test_the_python_api_reports_the_checks_without_raising():
 @pytest.mark.filterwarnings("ignore::mzpdf.errors.MzpdfWarning")  # the runs' rank-cap and mass warnings
 @pytest.mark.parametrize("overrides, words", [
     (["solver.method=tt", "solver.max_rank=3"], "TT cross error estimate"),
-    (["solver.method=sparse", "solver.level=1"], "before normalization is off 1"),
+    (["solver.method=sparse", "solver.level=1"], "before its tilt is off 1"),
+    (["solver.method=sparse", "solver.level=2", "solver.tol=0.005"], "(L1 of its marginals) is above solver.tol"),
 ])
 def test_a_method_failing_its_own_checks_exits_3(tmp_path, overrides, words):
     case = tmp_path / "tanh4.toml"

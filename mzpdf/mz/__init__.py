@@ -1,5 +1,7 @@
-"""Mori-Zwanzig reduction of networks on tensor grids (SPEC 4): projections,
-exact reduced equations with memory kernels, memory diagnostics.
+"""Mori-Zwanzig reduction of networks (SPEC 4): projections, exact reduced
+equations with memory kernels, memory diagnostics -- on tensor grids
+(:mod:`~mzpdf.mz.reduction`), tensor trains (:mod:`~mzpdf.mz.tt`) and sparse
+grids (:mod:`~mzpdf.mz.sparse`), each through its solver's own layer operator.
 
 Submodules load on first use (PEP 562): reading a case's ``[projection]``
 needs only :mod:`mzpdf.mz.spec`."""

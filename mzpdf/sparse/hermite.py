@@ -21,7 +21,7 @@ import numpy as np
 
 from ..discretization.sparse import regular_indices
 
-__all__ = ["GaussRule", "hermite_rule", "hermite_smolyak", "hermite_tensor"]
+__all__ = ["GaussRule", "hermite_rule", "hermite_smolyak", "hermite_tensor", "laplace_rule"]
 
 
 @lru_cache(maxsize=64)
@@ -34,17 +34,31 @@ def hermite_rule(level: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=64)
-def hermite_smolyak(dim: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+def laplace_rule(level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the ``2 level + 2``-point rule for E[f(Z)], Z with
+    density ``exp(-|z|) / 2``: Gauss-Laguerre on each half-line (exact for
+    polynomials of degree ``2 level + 1`` on each side of the kink)."""
+    t, w = np.polynomial.laguerre.laggauss(level + 1)
+    return np.concatenate([-t[::-1], t]), 0.5 * np.concatenate([w[::-1], w])
+
+
+_FAMILIES = {"hermite": hermite_rule, "laplace": laplace_rule}
+
+
+@lru_cache(maxsize=64)
+def hermite_smolyak(dim: int, level: int, family: str = "hermite") -> tuple[np.ndarray, np.ndarray]:
     """Points ``(Q, dim)`` and weights ``(Q,)`` with ``E[f(V)] ~ weights @ f(points)``,
-    ``V ~ N(0, I_dim)``."""
+    ``V ~ N(0, I_dim)`` (``family = "laplace"``: independent standard Laplace
+    variables, from :func:`laplace_rule`)."""
     acc: dict[tuple, float] = {}
     exact: dict[tuple, tuple] = {}
+    one_d = _FAMILIES[family]
     for l in regular_indices(dim, level):
         gap = level - int(l.sum())
         if gap > dim - 1:
             continue
         coeff = (-1) ** gap * comb(dim - 1, gap)
-        rules = [hermite_rule(int(k)) for k in l]
+        rules = [one_d(int(k)) for k in l]
         for combo in product(*(range(len(r[0])) for r in rules)):
             point = tuple(float(rules[k][0][i]) for k, i in enumerate(combo))
             key = tuple(round(v, 12) for v in point)
