@@ -6,7 +6,7 @@ reduced with a Chorin projection onto one or two kept neurons
 (:mod:`mzpdf.mz.tt`). Per row: the forward and the reduction times (one run,
 this machine), the largest L1 error over layers of the kept marginals from
 the full-memory recursion against the TT solution's (the MZ identity, which
-holds to the crosses' accuracy), the same error with memory truncated at
+holds to round-off), the same error with memory truncated at
 h = 0..3, and the last layer's memory norms against lag.
 
 Usage: python scripts/bench_mz_tt.py [--widths 8,16] [--keeps 0/3,4] [--depth 8] [--tol 1e-3]
