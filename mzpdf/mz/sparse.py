@@ -68,6 +68,7 @@ import numpy as np
 from ..discretization.grid import TensorGrid
 from ..discretization.rules import make_rule
 from .bounds import canonical_correlations, dobrushin_coefficient
+from .norms import KeptNodalL1
 from .reduction import MoriZwanzig
 from .spec import ProjectionSpec
 
@@ -80,38 +81,12 @@ _CHUNK = 2**22  # kernel values per block of atoms
 
 
 @dataclass(frozen=True, eq=False)
-class SparseChorinLayer:
+class SparseChorinLayer(KeptNodalL1):
     """The Chorin projection of one layer of a sparse solution seen from its
     reduced space: nodal values of the kept marginal on ``kept_grid``."""
 
     keep: tuple
     kept_grid: TensorGrid
-
-    norm_name = "L1 (densities)"
-    error_factor = 1.0
-
-    @property
-    def dim(self) -> int:
-        return self.kept_grid.size
-
-    @property
-    def unit_norms(self) -> np.ndarray:
-        """L1 norm of each reduced unit vector's density."""
-        return self.kept_grid.weights
-
-    def kept_marginal(self, r):
-        return np.asarray(r).reshape(-1)
-
-    def l1(self, a, b) -> float:
-        return float(self.kept_grid.weights @ np.abs(np.asarray(a) - b))
-
-    def kernel_norm(self, kernel, source) -> float:
-        """L1 operator norm (the largest column norm over unit densities)."""
-        cols = self.kept_grid.weights @ np.abs(kernel)
-        return float(np.max(cols / source.unit_norms))
-
-    def reduced_norm(self, r) -> float:
-        return float(self.kept_grid.weights @ np.abs(np.asarray(r).reshape(-1)))
 
     def kept_pdf(self, nodal, rows) -> np.ndarray:
         """``(kept, m)``: the 1-D marginals of a nodal kept marginal,

@@ -71,6 +71,7 @@ from ..tt.cross import cross
 from ..tt.solver import TTSolution
 from ..tt.tensor import TTFunction, contract_rows
 from .bounds import canonical_correlations, dobrushin_coefficient
+from .norms import KeptNodalL1
 from .reduction import MoriZwanzig
 from .spec import ProjectionSpec
 
@@ -83,7 +84,7 @@ _DEFECT_TOL = 0.5  # coarsest relative accuracy of a defect chain's crosses (mod
 # -- the reduced spaces (what MoriZwanzig needs of a projection) ---------------------
 
 @dataclass(frozen=True, eq=False)
-class TTChorinLayer:
+class TTChorinLayer(KeptNodalL1):
     """The Chorin projection of a TT layer ``n >= 1`` seen from its reduced
     space: nodal values of the kept pre-activation marginal on ``kept_grid``.
     ``law`` is the solution's law of ``X_n`` (maps Z- to X-marginals)."""
@@ -91,34 +92,6 @@ class TTChorinLayer:
     keep: tuple
     kept_grid: TensorGrid
     law: object
-
-    norm_name = "L1 (densities)"
-
-    @property
-    def dim(self) -> int:
-        return self.kept_grid.size
-
-    @property
-    def unit_norms(self) -> np.ndarray:
-        """L1 norm of each reduced unit vector's density."""
-        return self.kept_grid.weights
-
-    def kept_marginal(self, r):
-        return np.asarray(r).reshape(-1)
-
-    def l1(self, a, b) -> float:
-        return float(self.kept_grid.weights @ np.abs(np.asarray(a) - b))
-
-    def kernel_norm(self, kernel, source) -> float:
-        """L1 operator norm (the largest column norm over unit densities)."""
-        cols = self.kept_grid.weights @ np.abs(kernel)
-        return float(np.max(cols / source.unit_norms))
-
-    def reduced_norm(self, r) -> float:
-        """L1 norm of the kept marginal ``r`` (the measured error's norm)."""
-        return float(self.kept_grid.weights @ np.abs(np.asarray(r).reshape(-1)))
-
-    error_factor = 1.0
 
     def kept_pdf(self, nodal, rows) -> np.ndarray:
         """X-marginal densities of the kept neurons at abscissae ``rows[i]``:
