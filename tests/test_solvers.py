@@ -189,7 +189,8 @@ def test_resume_is_refused_where_a_method_cannot(tmp_path):
 
 def test_memory_guard_refuses_in_the_python_api_before_allocating():
     """128 nodes on 8 neurons (7e16 points): GridSolver.propagate and
-    mzpdf.run refuse within a second, giving the estimate."""
+    mzpdf.run refuse within a second, giving the estimate and naming the
+    other methods that take the case."""
     net = mzpdf.random_network([8, 8], seed=0)
     law = mzpdf.GaussianInput(np.zeros(8), np.eye(8))
     start = time.perf_counter()
@@ -203,6 +204,7 @@ def test_memory_guard_refuses_in_the_python_api_before_allocating():
     with pytest.raises(CaseError, match="needs about") as err:
         mzpdf.run(case)
     assert err.value.key == "solver.nodes" and time.perf_counter() - start < 1.0
+    assert "'qmc'" in str(err.value) and "'grid'" not in str(err.value)  # the methods that take the case
 
 
 def test_validate_runs_the_memory_guard(tmp_path):

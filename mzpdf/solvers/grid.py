@@ -31,7 +31,7 @@ from ..memory import grid_bytes, numba_threads
 from ..results import BackwardSummary, LayerSummary
 from ..options import GridOptions
 from ..errors import CaseError
-from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, MomentLaw, Solver
+from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, MomentLaw, Solver, accepting
 
 JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
 # Nodes of the second solve behind an exceedance's error bound, as a fraction
@@ -116,9 +116,10 @@ class Grid(Solver):
     @classmethod
     def memory_key(cls, case):
         noiseless = " (noisy ones and the input: noiseless layers are composed)" if case.network.has_noiseless else ""
+        others = [name for name in accepting(case) if name != cls.name]
+        methods = f", or use solver.method = {' or '.join(repr(m) for m in others)}" if others else ""
         return ("solver.nodes", f"{case.solver.nodes} nodes per neuron on layers of up to "
-                f"{max(case.network.state_widths)} neurons{noiseless}; lower solver.nodes, or use solver.method = "
-                "'tt' for wide layers", case.solver.nodes)
+                f"{max(case.network.state_widths)} neurons{noiseless}; lower solver.nodes{methods}", case.solver.nodes)
 
     def _propagate(self, report, states, on_layer):
         from ..operators.solve import GridSolver, threshold_tail
