@@ -163,9 +163,12 @@ class SparseGridOptions(SolverOptions):
     positive rule for the layer before; its log-density, less the gaussian
     with its moments, is interpolated on a Leja sparse grid in coordinates
     standardized per neuron and tilted to keep the exact mean and
-    covariance. Linear-gaussian layers to the atoms' rule: ~1e-8 relative in
-    the covariances with Gauss-Hermite atoms, ~4e-5 with Sobol points
-    (tests/test_sparse_solver.py).
+    covariance. A layer of up to 3 neurons with Laplace noise has no
+    interpolant: it is kept as its mixture, and its atoms are the nodes of a
+    lattice weighted by the mixture's density there, summed exactly
+    (:class:`mzpdf.sparse.density.LatticeDensity`). Linear-gaussian layers
+    to the atoms' rule: ~1e-8 relative in the covariances with
+    Gauss-Hermite atoms, ~4e-5 with Sobol points (tests/test_sparse_solver.py).
 
     level : int or None
         Smolyak level of the Leja grids (:mod:`mzpdf.sparse.smolyak`); None
@@ -185,7 +188,10 @@ class SparseGridOptions(SolverOptions):
     sobol_points : int
         log2 of the number of Sobol points.
     trapezoid_step : float or None
-        Lattice step of the trapezoid rules in whitened units; None: automatic.
+        Lattice step of the trapezoid rules in whitened units (the Laplace
+        layers' lattices: in standard deviations per neuron); None:
+        automatic, finer as the next layer's map spreads wider against its
+        noise.
     box : float or None
         Mahalanobis radius beyond which each log-density continues with
         gaussian tails; None: the radius holding all but 1e-5 of a gaussian.

@@ -165,7 +165,9 @@ def test_reduced_recursions_agree_with_the_tensor_grid():
 @pytest.mark.parametrize(("old", "new", "key"), [
     ('kind = "chorin"', 'kind = "mori"', "projection.kind"),  # sparse solutions take the Chorin projection only
     ('kind = "gaussian"\nmean = [0.0, 0.0, 0.0]\nstd = 0.5', 'kind = "point"\nx = [0.1, 0.2, 0.3]', "input.kind"),
-], ids=["mori", "point-input"])
+    # a Laplace layer of <= 3 neurons is a mixture on a lattice, with no Leja grid to write the MZ equations on
+    ('noise = { kind = "gaussian", std = 0.5 }', 'noise = { kind = "laplace", scale = 0.3 }', "projection"),
+], ids=["mori", "point-input", "laplace"])
 def test_sparse_refuses_what_it_does_not_implement(old, new, key):
     text = NET.format(widths=[3] * 3, activation="tanh", sigma_w=0.6, seed=0, mean=[0.0] * 3, method="sparse",
                       options="", keep=[0], projection="")

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import CaseError
 from ..results import BackwardSummary, LayerSummary
-from ..options import SparseGridOptions
+from ..options import SparseGridOptions, is_auto
 from .base import SOLVERS, AtomLaw, Capabilities, FunctionLaw, MomentLaw, Solver
 from .grid import JOINT_POINTS, atom_summary, noiseless_problem
 
@@ -17,8 +17,9 @@ MASS_TOLERANCE = 0.1  # |mass - 1| of a layer's interpolant before its tilt that
 @SOLVERS.register("sparse")
 class Sparse(Solver):
     """Each layer's log-density, less the gaussian with its moments, on a
-    Leja sparse grid in standardized coordinates: gaussian or Laplace noise
-    (noiseless layers composed), 2-10 neurons."""
+    Leja sparse grid in standardized coordinates (a layer of up to 3
+    neurons with Laplace noise: its mixture on a lattice, summed exactly):
+    gaussian or Laplace noise (noiseless layers composed), 2-10 neurons."""
 
     name = "sparse"
     options_class = SparseGridOptions
@@ -35,6 +36,17 @@ class Sparse(Solver):
         except CaseError as err:
             return err.key, err.rule, err.value
         problem = noiseless_problem(cls.name, case, keys)
+        if problem is None and case.projection is not None:
+            from ..sparse.solver import TRAPEZOID_MAX_DIM
+
+            quadrature = case.solver.quadrature if isinstance(case.solver, SparseGridOptions) else "auto"
+            for n, layer in enumerate(case.network):
+                if layer.noise.kind == "laplace" and layer.n_out <= TRAPEZOID_MAX_DIM \
+                        and (is_auto(quadrature) or quadrature == "trapezoid"):
+                    return ("projection", "is not taken by solver.method = 'sparse' on a layer of up to "
+                            f"{TRAPEZOID_MAX_DIM} neurons with Laplace noise ({keys.noise(n)}): the method keeps "
+                            "such a layer as its mixture on a lattice, not on the Leja grid its Mori-Zwanzig "
+                            "equations are written on (use solver.method = 'grid')", case.projection.kind)
         if problem is None and case.network.has_noiseless and case.observable is not None:
             return ("observable", "is not computed by solver.method = 'sparse' on a network with noiseless layers",
                     case.observable.kind)
@@ -43,10 +55,17 @@ class Sparse(Solver):
     @classmethod
     def estimate_bytes(cls, case) -> int:
         """The atoms of one transition (Gauss-Hermite: up to 48^4 pruned, Sobol:
-        2^sobol_points) with a few arrays of that length per neuron."""
+        2^sobol_points) with a few arrays of that length per neuron; a
+        Laplace lattice's largest size where the net has one."""
+        from ..sparse.density import LATTICE_MAX_NODES
+        from ..sparse.solver import TRAPEZOID_MAX_DIM
+
         opt = case.solver
         widest = max(case.network.state_widths)
         atoms = 2 ** opt.sobol_points if widest > 4 else min(48, opt.quad_points or 48) ** widest // 3
+        if any(layer.noise.kind == "laplace" and layer.n_out <= TRAPEZOID_MAX_DIM for layer in case.network):
+            # a Laplace lattice: up to LATTICE_MAX_NODES nodes, ~6 arrays of them, and its atoms' deposits
+            return 64 * 2**20 + 8 * LATTICE_MAX_NODES * 6 + 8 * (LATTICE_MAX_NODES // 3) * 16
         return 64 * 2**20 + 8 * atoms * (widest + 8) * 4
 
     def _accuracy_problems(self, solution):
@@ -63,7 +82,8 @@ class Sparse(Solver):
         for k in range(mass.size - 1):
             if not abs(mass[k] - 1.0) <= MASS_TOLERANCE:
                 problems.append(f"layer {k}: the interpolated density's mass {mass[k]:.4g} before its tilt is off 1 "
-                                f"by more than {MASS_TOLERANCE:g} (raise solver.level)")
+                                f"by more than {MASS_TOLERANCE:g} (raise solver.level; a Laplace lattice's mass is its "
+                                "trapezoid sum: lower solver.trapezoid_step)")
         est = np.asarray(d.get("error_estimate", ()), dtype=np.float64)
         tol = self.options.tol
         for k in range(est.size):

@@ -64,3 +64,11 @@ def mixture_logpdf(y, centres, log_weights, scale, smooth, laplace):
 
 def mixture_marginal(x, centres, weights, scale, smooth, laplace):
     return np.exp(log_kernel(x[:, None] - centres[None, :], scale, smooth, laplace)) @ weights
+
+
+
+def laplace_grid_sum(centres, weights, axes, scale):
+    """The product-Laplace sum on the tensor grid of ``axes`` (a list of 1-D
+    arrays), term by term, without the kernel's normalization."""
+    f = [np.exp(-np.abs(np.asarray(ax)[:, None] - centres[None, :, k]) / scale[k]) for k, ax in enumerate(axes)]
+    return np.einsum("aj,bj,cj,j->abc", f[0], f[1], f[2], weights)

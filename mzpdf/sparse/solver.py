@@ -20,7 +20,12 @@ noiseless layers and the noisy one after it):
    (:mod:`mzpdf.sparse.smolyak`; regular of ``level``, or adaptive to
    ``adaptive_tol``), and tilted by a quadratic so that the interpolated
    law keeps the exact mean and covariance (:class:`mzpdf.sparse.density.LogDensity`).
-   That law gives the next layer's atoms.
+   That law gives the next layer's atoms. A layer of up to 3 neurons with
+   Laplace noise skips this step: its atoms are the nodes of an
+   axis-aligned lattice weighted by the mixture's own density, summed
+   exactly at all nodes at once (:class:`mzpdf.sparse.density.LatticeDensity`;
+   the interpolant of a Laplace layer's log-copula overshot between its
+   points, leaving a 3-neuron net's marginals 5e-3 off).
 
 Why (issue 26): the former method (log-densities on Clenshaw-Curtis grids
 over +-5 whitened standard deviations, a Smolyak Gauss-Hermite rule per
@@ -40,14 +45,16 @@ distance between the layer's marginals by its rule and by the rule's
 companion; ``interpolation_error`` -- the same between the next layer's
 marginals from this layer's interpolant and from the interpolant on a
 coarser grid (level - 1): what the interpolation did downstream, at the
-coarser level (an overestimate); ``error_estimate`` -- the layer's
+coarser level (an overestimate), or for a Laplace lattice the L1 gap
+between its Richardson-combined and plain densities plus the mass its box
+leaves out; ``error_estimate`` -- the layer's
 ``transfer_error`` plus the ``interpolation_error`` of every layer before
 (a transfer does not increase an L1 distance): an estimate of the L1 error
 of each layer's marginals; ``joint_error`` -- ``E|log p~ - log p|`` of the
 interpolant against the mixture it interpolates (the joint density's
-error, far larger than the marginals'); ``mass`` -- the interpolant's mass
-before the tilt. A run whose estimate exceeds ``solver.tol`` fails its
-accuracy checks (exit 3).
+error, far larger than the marginals'; 0 for a lattice); ``mass`` -- the
+interpolant's mass before the tilt (a lattice's trapezoid mass). A run
+whose estimate exceeds ``solver.tol`` fails its accuracy checks (exit 3).
 
 Scope, refused up front with the key named: uniform noise (with a bounded
 activation the layer's density vanishes outside a bounded support, where
@@ -68,7 +75,7 @@ from ..errors import CaseError, MassLossWarning, NumericalHealthWarning
 from ..network import InputLaw, Network
 from ..options import SparseGridOptions as SparseOptions, is_auto
 from ..results import DualPairing
-from .density import InputDensity, KernelDensity, LogDensity, MarginalReference
+from .density import InputDensity, KernelDensity, LatticeDensity, LogDensity, MarginalReference
 from .rules import Rule, gauss_rule, noise_rule, sobol_rule, trapezoid_rule
 from .smolyak import LejaGrid, adaptive_leja_grid
 from .transfer import Mixture
@@ -85,6 +92,7 @@ GAUSS_ATOMS = 24**4  # ... which are at least this many atoms' worth (48 per neu
 # on 4-neuron tanh nets (sigma_w 1, noise 0.3, seeds 0-2) 16 per neuron left the marginals 1.4e-4 to 4.6e-4
 # (L1) from a 24-node tensor grid at any level, 24 per neuron 3.6e-5 to 7.1e-5
 TRAPEZOID_STEP = 0.125  # lattice step (whitened units) of the trapezoid rules at spread 1
+LATTICE_STEP = 0.15  # the same (standardized units) of the lattices of Laplace layers (LatticeDensity)
 ERROR_POINTS = 7  # log2 of the test points behind joint_error
 GAP_POINTS = 81  # abscissae per neuron of the marginal gaps behind the error estimates
 SLOPE_ATOMS = 4096  # atoms sampled for the gradients behind the cells' smoothing
@@ -133,9 +141,9 @@ def transfer_error(mixture: Mixture, mean: np.ndarray, sd: np.ndarray) -> float:
     without a companion)."""
     if mixture.coarse is None:
         return 0.0
-    if mixture.richardson:
-        return marginal_gap(mixture, Mixture(mixture.centres, mixture.weights, mixture.noise), mean, sd)
-    return marginal_gap(mixture, mixture.coarse, mean, sd)
+    fine = Mixture(mixture.centres, mixture.weights, mixture.noise)
+    gap = marginal_gap(fine, mixture.coarse, mean, sd)
+    return gap / 3.0 if mixture.richardson else gap  # (4 fine - coarse) / 3 - fine = (fine - coarse) / 3
 
 
 class PushForward:
@@ -199,7 +207,8 @@ class SparseSolver:
                                                    np.floor(GAUSS_ATOMS ** (1.0 / dim) + 1e-9)), *GAUSS_POINTS))
             return gauss_rule(dim, m)
         if kind == "trapezoid":
-            h = opt.trapezoid_step or TRAPEZOID_STEP / max(spread, 1.0) ** 0.5
+            base = LATTICE_STEP if noise_kind == "laplace" and dim <= TRAPEZOID_MAX_DIM else TRAPEZOID_STEP
+            h = opt.trapezoid_step or base / max(spread, 1.0) ** 0.5
             return trapezoid_rule(dim, float(h), float(np.sqrt(2.0 * 21.0 + dim)))  # weights above ~1e-10
         return sobol_rule(dim, opt.sobol_points)
 
@@ -215,12 +224,17 @@ class SparseSolver:
     def _mixture(self, prev, layer, companion: bool = True) -> Mixture:
         """The law after ``layer`` as a mixture over ``prev``'s atoms (with
         the rule's companion unless ``companion`` is False)."""
-        x0, w0 = prev.atoms(self.moment_rule(prev))
+        rule0 = self.moment_rule(prev)
+        if isinstance(prev, LatticeDensity):  # the spread needs no fine lattice
+            rule0 = trapezoid_rule(prev.dim, 2.0 * LATTICE_STEP, 1.0)
+        x0, w0 = prev.atoms(rule0)
         g0 = layer.forward(x0)
         sd_g = np.sqrt(np.maximum(w0 @ (g0 - w0 @ g0) ** 2, 0.0))
         spread = float(np.max(sd_g / layer.noise.scale))
         rule = self.transition_rule(prev.dim, layer.noise.kind, spread)
         x, w = prev.atoms(rule)
+        if isinstance(prev, LatticeDensity) and companion:
+            prev.transition_step = rule.step
         coarse = None
         if companion and rule.coarse is not None:
             xc, wc = prev.atoms(rule.coarse)
@@ -253,8 +267,17 @@ class SparseSolver:
         pos = {tuple(r): i for i, r in enumerate(grid.indices)}
         return grid, values, coarse, values[[pos[tuple(r)] for r in coarse.indices]], False
 
+    def _on_lattice(self, mixture: Mixture) -> bool:
+        """Whether the law of ``mixture`` is kept as a :class:`LatticeDensity`
+        (Laplace noise, trapezoid rules: no interpolant)."""
+        kind = self.options.quadrature
+        return (mixture.noise.kind == "laplace" and mixture.dim <= TRAPEZOID_MAX_DIM
+                and (is_auto(kind) or kind == "trapezoid"))
+
     def _law(self, mixture: Mixture) -> tuple[LogDensity, LogDensity, dict]:
         """The interpolated law of a mixture, the same on the coarser grid, and diagnostics."""
+        if self._on_lattice(mixture):
+            return LatticeDensity(mixture), None, {"mass": 1.0, "points": 0, "capped": False, "joint_error": 0.0}
         mean, cov = mixture.moments
         sd = np.sqrt(np.diag(cov))
         dim = mean.size
@@ -318,6 +341,7 @@ class SparseSolver:
                 for name in names:
                     diag[name][k] = state[name]
                 diag["interpolation_error"][start] = state["prev_interpolation_error"]
+                diag["mass"][start] = state.get("prev_mass", diag["mass"][start])  # a lattice's, known one layer on
                 diag["time_per_layer_s"][k - 1] = state["seconds"]
                 error = float(state["error_sum"])
             elif prev is None:  # a point input: the law after the first transition is the noise around G(x0)
@@ -331,6 +355,12 @@ class SparseSolver:
                     effect = marginal_gap(mixture, self._mixture(prev_coarse, layer, False), mean, sd)
                     diag["interpolation_error"][start] = effect
                     error += effect
+                elif isinstance(prev, LatticeDensity):  # what its lattice carried into this layer
+                    h = prev.transition_step
+                    diag["interpolation_error"][start] = prev.lattice_error[h]
+                    diag["mass"][start] = prev.lattice(h)[2]
+                    error += prev.lattice_error[h]
+                    self._warn_lattice(start, diag["mass"][start])
                 law, prev_coarse, info = self._law(mixture)
                 diag["quadrature_points"][k] = mixture.centres.shape[0]
                 diag["transfer_error"][k] = transfer
@@ -343,7 +373,7 @@ class SparseSolver:
                 diag["time_per_layer_s"][k - 1] = time.perf_counter() - t0
             if on_layer is not None and k not in states:
                 state = {"layer": k, "seconds": diag["time_per_layer_s"][k - 1], "error_sum": error,
-                         "prev_interpolation_error": diag["interpolation_error"][start]}
+                         "prev_interpolation_error": diag["interpolation_error"][start], "prev_mass": diag["mass"][start]}
                 state.update({name: diag[name][k] for name in names})
                 if isinstance(law, LogDensity):
                     state.update(law.state())
@@ -371,6 +401,8 @@ class SparseSolver:
             diag["mass"][n + 1] = diag["mass"][start]
 
     def _warn(self, k: int, law: LogDensity, info: dict, last: bool) -> None:
+        if isinstance(law, LatticeDensity):  # no interpolant (its lattice's mass: _warn_lattice)
+            return
         if info["capped"]:
             warnings.warn(f"layer {k}: the adaptive grid stopped at solver.max_points = {self.options.max_points} "
                           "with its indicator above solver.adaptive_tol", NumericalHealthWarning, stacklevel=3)
@@ -381,11 +413,19 @@ class SparseSolver:
             warnings.warn(f"layer {k}: the interpolated density's mass is {info['mass']:.4g} before its tilt "
                           "(raise solver.level)", MassLossWarning, stacklevel=3)
 
+    @staticmethod
+    def _warn_lattice(k: int, mass: float) -> None:
+        if abs(mass - 1.0) > 1e-2:
+            warnings.warn(f"layer {k}: the Laplace lattice's mass is {mass:.4g} (lower solver.trapezoid_step)",
+                          MassLossWarning, stacklevel=4)
+
     def _restore(self, state: dict, prev, layer, input_law):
         """A layer (and its coarse companion) rebuilt from its checkpoint
         state; its source mixture is recomputed from ``prev``."""
         if prev is None:
             return KernelDensity(layer.forward(input_law.mean()[None, :])[0], layer.noise), None
+        if "values" not in state:  # a lattice law: its mixture is all it is
+            return LatticeDensity(self._mixture(prev, layer)), None
         coarse = LogDensity.from_state({key[len("coarse_"):]: value for key, value in state.items()
                                         if key.startswith("coarse_")})
         return LogDensity.from_state(state, self._mixture(prev, layer)), coarse
