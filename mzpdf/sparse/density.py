@@ -289,7 +289,7 @@ class LogDensity(_Gaussian):
 class LatticeDensity(_Gaussian):
     """The law of a layer with Laplace noise of up to 3 neurons, kept as
     its mixture (``source``): no interpolant. Its atoms for a trapezoid rule
-    of step ``h`` are the nodes of the lattice ``mean_k + h sd_k Z`` (axis
+    of step ``h`` (:data:`mzpdf.sparse.solver.LATTICE_STEPS`) are the nodes of the lattice ``mean_k + h sd_k Z`` (axis
     by axis; the rule's companion of step ``2h`` is its even sub-lattice)
     over the centres' range widened by ``LATTICE_TAIL`` noise scales, each
     weighted by the mixture's density there. That density is summed exactly
