@@ -103,6 +103,14 @@ def mixture_sum(tables, vidx, start, weights, out):
         out[i] = s
 
 
+@jit_inline
+def logsumexp_step(acc, top, a):
+    """One term ``a`` into a streaming log-sum-exp ``top + log(acc)``: returns the new ``(acc, top)``."""
+    if a > top:
+        return acc * np.exp(top - a) + 1.0, a
+    return acc + np.exp(a - top), top
+
+
 @jit_parallel
 def mixture_logsum(log_tables, vidx, log_weights, out):
     """``out[i] = log sum_j exp(log_weights[j] + sum_k log_tables[k, vidx[i, k], j])``
@@ -116,11 +124,7 @@ def mixture_logsum(log_tables, vidx, log_weights, out):
             a = log_weights[j]
             for k in range(n_dim):
                 a += log_tables[k, vidx[i, k], j]
-            if a > top:
-                acc = acc * np.exp(top - a) + 1.0
-                top = a
-            else:
-                acc += np.exp(a - top)
+            acc, top = logsumexp_step(acc, top, a)
         out[i] = top + np.log(acc)
 
 
@@ -176,11 +180,7 @@ def mixture_logpdf(y, centres, log_weights, scale, smooth, laplace, out):
             a = log_weights[j]
             for k in range(n_dim):
                 a += log_kernel(y[i, k] - centres[j, k], scale[k], smooth[k], laplace)
-            if a > top:
-                acc = acc * np.exp(top - a) + 1.0
-                top = a
-            else:
-                acc += np.exp(a - top)
+            acc, top = logsumexp_step(acc, top, a)
         out[i] = top + np.log(acc)
 
 
