@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .errors import CaseError, MzpdfError
+from .errors import CaseError, CheckpointError, MzpdfError
 
 __all__ = ["main"]
 
@@ -103,7 +103,7 @@ def _output_path(case, explicit: str | None) -> tuple[Path, str]:
 def _cmd_run(args) -> int:
     from .io.case import load_case
     from .io.checkpoint import Checkpoint
-    from .memory import check_memory
+    from .solvers import check_memory
 
     case = load_case(args.case, args.overrides, unset=args.unset)
     if case.method_reason and not args.quiet:
@@ -117,7 +117,7 @@ def _cmd_run(args) -> int:
     if checkpoint.directory.exists() and not args.resume and not args.quiet:
         print(f"mzpdf: note: starting afresh; {checkpoint.directory} holds an interrupted run "
               "(pass --resume to continue it)", file=sys.stderr)
-    check_memory(case)  # before importing the solvers and h5py: a refusal takes milliseconds
+    check_memory(case)  # before importing h5py and the numerical kernels: a refusal takes milliseconds
     from .io.hdf5 import describe, write_results
     from .pipeline import run
 
@@ -173,7 +173,8 @@ class StrictError(MzpdfError):
 def _cmd_validate(args) -> int:
     from .io.case import load_case
 
-    from .memory import check_memory, format_bytes
+    from .memory import format_bytes
+    from .solvers import check_memory
 
     case = load_case(args.case, args.overrides, unset=args.unset)
     need = check_memory(case)  # the memory guard of `mzpdf run`: a case that cannot fit is not valid
@@ -261,7 +262,7 @@ def main(argv=None) -> int:
         warnings.showwarning = _show_warning
     try:
         return command(args)
-    except CaseError as err:
+    except (CaseError, CheckpointError) as err:  # the case or the command line asks for what cannot be done
         if _debug():
             raise
         print(f"mzpdf: error: {_one_line(str(err))}", file=sys.stderr)

@@ -62,6 +62,11 @@ class ResultFileError(MzpdfError):
     """A result file that is missing, corrupt, foreign or of an unknown schema."""
 
 
+class CheckpointError(MzpdfError):
+    """A layer checkpoint that ``--resume`` cannot use (another case's, or an
+    unreadable layer file): never ignored, never silently overwritten."""
+
+
 class MzpdfWarning(UserWarning):
     """Base class of recoverable numerical trouble; each is also stored as a diagnostic."""
 

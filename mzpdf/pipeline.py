@@ -15,6 +15,8 @@ from .errors import MzpdfWarning
 from .results import BackwardSummary, Results
 from .solvers import SOLVERS
 from .solvers.base import case_points
+from .solvers.montecarlo.plugin import sample
+from .theory.analysis import run_analysis
 
 __all__ = ["run"]
 
@@ -67,22 +69,18 @@ def _run(case, progress: bool, checkpoint, resume: bool, executor=None) -> Resul
     if case.projection is not None:
         mz = solver.reduce(solution, progress)
     if case.montecarlo is not None and solver.capabilities.densities:  # a sampling reference beside densities
-        from .solvers.montecarlo import sample
-
         mc, q0, mc_stderr = sample(case, case.montecarlo, [layer.marginal_x for layer in solution.forward])
         mc_layers = mc.layers
         if case.observable is not None:
             mc_backward = BackwardSummary(case_points(case), q0, float(mc.g_mean))
             diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
     if case.analysis is not None:
-        from .theory.analysis import run_analysis
-
         analysis = run_analysis(case, solution)
     problems = solver.accuracy_problems(solution)
     return Results(
         accepted=not problems, reason="; ".join(problems), method_reason=getattr(case, "method_reason", ""),
-        case_name=case.name, case_toml=case.toml, method=case.solver.method, forward=solution.forward,
+        case_name=case.name, case_toml=case.toml, method=case.solver.method, forward=list(solution.forward),
         backward=solution.backward, montecarlo=mc_layers, montecarlo_backward=mc_backward,
         montecarlo_backward_stderr=mc_stderr, mz=mz, diagnostics=diagnostics, analysis=analysis,
-        wall_time_s=time.perf_counter() - start, solution=solution,
+        wall_time_s=time.perf_counter() - start, solution=solution, resumed_from_layer=solution.resumed_from_layer,
     )

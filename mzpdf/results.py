@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LayerSummary", "BackwardSummary", "DualPairing", "MonteCarloLayer", "MZSummary", "Results"]
+from .laws import SummaryLaw
+
+__all__ = ["LayerSummary", "BackwardSummary", "DualPairing", "MonteCarloLayer", "MZSummary", "Results", "atom_summary"]
 
 
 @dataclass
@@ -219,6 +221,8 @@ class Results:
         case named it.
     solution : mzpdf.solvers.Solution or None
         The solver's Solution (in memory only; not stored in result files).
+    resumed_from_layer : int
+        The last layer a ``--resume`` restored from a checkpoint (0: a fresh run).
     """
 
     case_name: str
@@ -237,19 +241,25 @@ class Results:
     accepted: bool = True
     reason: str = ""
     method_reason: str = ""
+    resumed_from_layer: int = 0
 
     @property
     def depth(self) -> int:
         return len(self.forward) - 1
 
     def law(self, n: int):
-        """The law of layer ``n`` (0 = input) as a :class:`mzpdf.solvers.Law`:
+        """The law of layer ``n`` (0 = input) as a :class:`mzpdf.laws.Law`:
         ``mean``, ``cov``, ``mass``, ``marginal(i, x)``, ``joint(i, j, x, y)``.
         From the solver's own functions after :func:`mzpdf.run`; from the
         stored summaries (densities interpolated between the stored
         abscissae) for results read from a file."""
         if self.solution is not None:
             return self.solution.law(n)
-        from .solvers.base import SummaryLaw
-
         return SummaryLaw(self.forward[range(self.depth + 1)[n]])
+
+
+def atom_summary(x0: np.ndarray, marginal_points: int) -> LayerSummary:
+    """The summary of a layer that is the point ``x0``."""
+    xs = np.repeat(x0[:, None], marginal_points, axis=1)
+    return LayerSummary(x0, np.zeros((x0.size, x0.size)), 1.0, xs, np.full(xs.shape, np.inf),
+                        np.column_stack([x0, x0]))

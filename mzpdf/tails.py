@@ -91,6 +91,13 @@ def make_tails(thresholds=None, quantiles=None, key: str = "observable") -> Tail
     return TailSpec(t, q)
 
 
+def check_levels(q: np.ndarray) -> None:
+    """Raise ValueError unless every quantile level is strictly between 0 and 1."""
+    bad = ~((q > 0.0) & (q < 1.0))
+    if np.any(bad):
+        raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {float(q[bad][0])}")
+
+
 def readout(observable, width: int) -> tuple[np.ndarray, float]:
     """``(a, c)`` with ``g(y) = a . y + c`` for a neuron or linear observable on
     ``width`` output neurons."""

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from mzpdf._numba import jit_parallel, num_threads, prange
-from mzpdf.operators import _reference as ref
-from mzpdf.operators.cuda import cuda_status, pair_sum
+from mzpdf.solvers.grid import _reference as ref
+from mzpdf.solvers.grid.cuda import cuda_status, pair_sum
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -172,7 +172,7 @@ def main(argv=None) -> None:
         mz_rows = [bench_mz_tt.run(8, keep, 8, 1e-3) for keep in ([0], [3, 4])]
         lines += [bench_mz_tt.table(mz_rows, 1e-3), ""]
         lines += ["## Sparse grids against full tensor grids", "",
-                  "The sparse solver (`mzpdf.sparse.solver`, `python scripts/bench_sparse.py`): each",
+                  "The sparse solver (`mzpdf.solvers.sparse.engine`, `python scripts/bench_sparse.py`): each",
                   "layer's log-density in whitened coordinates on a Clenshaw-Curtis Smolyak grid, exact for gaussian",
                   "layers; tensor Gauss-Hermite transfer rules on the tanh nets.", "",
                   bench_sparse.report(echo=lambda text: print(text, flush=True))]

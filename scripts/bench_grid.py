@@ -25,11 +25,11 @@ import numpy as np
 import mzpdf
 from mzpdf.discretization import TensorGrid
 from mzpdf.io.case import load_case
-from mzpdf.montecarlo import simulate
-from mzpdf.operators import _kernels
-from mzpdf.operators import _reference as ref
-from mzpdf.operators.solve import GridSolver
-from mzpdf.operators.transfer import assemble_transition
+from mzpdf.solvers.montecarlo.engine import simulate
+from mzpdf.solvers.grid import _kernels
+from mzpdf.solvers.grid import _reference as ref
+from mzpdf.solvers.grid.engine import GridSolver
+from mzpdf.solvers.grid.transfer import assemble_transition
 
 ROOT = Path(__file__).resolve().parents[1]
 

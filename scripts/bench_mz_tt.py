@@ -3,7 +3,7 @@
 The tanh nets of scripts/bench_tt.py with local weights (``init = "local"``,
 noise std 0.5, input N(0, 0.5^2 I)), solved in TT format at ``--tol``, then
 reduced with a Chorin projection onto one or two kept neurons
-(:mod:`mzpdf.mz.tt`). Per row: the forward and the reduction times (one run,
+(:mod:`mzpdf.solvers.tt.mz`). Per row: the forward and the reduction times (one run,
 this machine), the largest L1 error over layers of the kept marginals from
 the full-memory recursion against the TT solution's (the MZ identity, which
 holds to round-off), the same error with memory truncated at
@@ -20,9 +20,9 @@ import numpy as np
 
 from bench_tt import tanh_net
 from mzpdf.mz import ProjectionSpec
-from mzpdf.mz.tt import reduce_tt
-from mzpdf.options import TTOptions
-from mzpdf.tt.solver import TTSolver
+from mzpdf.solvers.tt.mz import reduce_tt
+from mzpdf.solvers.tt.options import TTOptions
+from mzpdf.solvers.tt.engine import TTSolver
 
 
 def run(width: int, keep: list, depth: int, tol: float) -> dict:

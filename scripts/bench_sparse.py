@@ -26,7 +26,8 @@ import warnings
 import numpy as np
 
 import mzpdf
-from mzpdf.sparse.solver import SparseOptions, SparseSolver
+from mzpdf.solvers.sparse.engine import SparseSolver
+from mzpdf.solvers.sparse.options import SparseGridOptions as SparseOptions
 
 TANH_REFERENCE = {2: 48, 3: 48, 4: 24}
 TANH_RUNS = {  # full-grid nodes per neuron, sparse levels, adaptive tolerances

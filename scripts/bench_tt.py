@@ -30,8 +30,8 @@ import warnings
 import numpy as np
 
 from mzpdf import GaussianInput, random_network
-from mzpdf.options import TTOptions
-from mzpdf.tt.solver import TTSolver
+from mzpdf.solvers.tt.options import TTOptions
+from mzpdf.solvers.tt.engine import TTSolver
 
 FAMILIES = ("tanh-local", "tanh-dense", "linear-gaussian-local", "linear-gaussian-dense")
 
@@ -154,8 +154,8 @@ def cross_comparison(dim: int = 10, n: int = 32, tol: float = 1e-6) -> None:
     correlated gaussian exp(-x^T P x / 2), P = I + 0.5 (ones / dim), on
     [-6, 6]^dim with n nodes per axis. Error: relative L2 on 2000 grid points
     drawn from the gaussian itself (uniform points would all sit in the tails)."""
-    from mzpdf.tt.cross import cross
-    from mzpdf.tt.tensor import cores_at_indices
+    from mzpdf.discretization.cross import cross
+    from mzpdf.discretization.tensor_train import cores_at_indices
 
     x = np.linspace(-6.0, 6.0, n)
     P = np.eye(dim) + 0.5 * np.ones((dim, dim)) / dim

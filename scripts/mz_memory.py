@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from mzpdf import GridSolver, load_case
-from mzpdf.mz import reduce_network
+from mzpdf.solvers.grid.mz import reduce_network
 
 
 def report(path: str, overrides: list[str]) -> None:

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from mzpdf import GridSolver, load_case
-from mzpdf.mz import reduce_network
+from mzpdf.solvers.grid.mz import reduce_network
 from mzpdf.theory import MeanField
 
 SIGMA_W = (0.5, 1.0, 1.5, 2.0)

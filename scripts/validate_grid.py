@@ -18,8 +18,8 @@ import numpy as np
 from scipy import special
 
 import mzpdf
-from mzpdf.montecarlo import conditional_mean, simulate
-from mzpdf.operators.solve import GridSolver
+from mzpdf.solvers.montecarlo.engine import conditional_mean, simulate
+from mzpdf.solvers.grid.engine import GridSolver
 
 ROOT = Path(__file__).resolve().parents[1]
 

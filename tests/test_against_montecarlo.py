@@ -15,8 +15,8 @@ import pytest
 from scipy import special
 
 from mzpdf.io.case import load_case
-from mzpdf.montecarlo import conditional_mean, simulate
-from mzpdf.operators.solve import GridSolver
+from mzpdf.solvers.montecarlo.engine import conditional_mean, simulate
+from mzpdf.solvers.grid.engine import GridSolver
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 FAMILY_ALPHA = 1e-3
@@ -122,7 +122,7 @@ def test_tt_marginals_inside_monte_carlo_band(case_name, overrides):
     the grid solver: cases/tt_tanh.toml (4 neurons, 6 tanh layers, tol 1e-6)
     and cases/tt_wide_tanh.toml at width 8 (8 neurons, 10 tanh layers, local
     weights, tol 1e-3: every neuron of every layer, 80 marginals)."""
-    from mzpdf.tt.solver import TTSolver
+    from mzpdf.solvers.tt.engine import TTSolver
 
     case = load_case(CASES / f"{case_name}.toml", overrides=overrides)
     sol = TTSolver(case.solver).propagate(case.network, case.input)
@@ -137,7 +137,7 @@ def test_sparse_marginals_inside_monte_carlo_band():
     paths, same family-wise band, bins over each neuron's mean +- 5 sd: every
     neuron of every layer, 18 marginals (worst bin measured at 4.34 standard
     errors, band 4.92)."""
-    from mzpdf.sparse.solver import SparseSolver
+    from mzpdf.solvers.sparse.engine import SparseSolver
 
     case = load_case(CASES / "sparse_6d.toml")
     sol = SparseSolver(case.solver).propagate(case.network, case.input)

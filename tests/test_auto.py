@@ -91,7 +91,7 @@ def test_the_grid_refines_its_default_nodes_within_a_small_time_and_keeps_given_
     """Grid.auto_refine: a 2-D net with no solver.nodes gets the finest AUTO_NODES (64: 0.2 s estimated);
     nodes the case gives are kept; a 3-D net whose finer grids are estimated above AUTO_REFINE_SECONDS keeps
     the default 40 (relu_3d: 64 nodes would be ~1e3 s)."""
-    from mzpdf.solvers.grid import AUTO_NODES
+    from mzpdf.solvers.grid.plugin import AUTO_NODES
 
     assert mzpdf.load_case(QUICKSTART, unset=["solver.method", "solver.nodes"]).solver.nodes == AUTO_NODES[0]
     assert mzpdf.load_case(QUICKSTART, unset=["solver.method"]).solver.nodes == 48

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mzpdf.io.case import load_case
-from mzpdf.operators.solve import GridSolver
+from mzpdf.solvers.grid.engine import GridSolver
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 NODES = (16, 24, 32, 40, 48, 64)

@@ -30,7 +30,7 @@ def test_pair_sums_equal_the_cpu_sums_for_every_noise_law():
         import numpy as np
         import mzpdf
         from mzpdf.discretization import TensorGrid
-        from mzpdf.operators.transfer import assemble_transition
+        from mzpdf.solvers.grid.transfer import assemble_transition
         rng = np.random.default_rng(0)
         for noise in ({"kind": "gaussian", "std": 0.3}, {"kind": "uniform", "half_width": 0.4},
                       {"kind": "laplace", "scale": 0.2}):
@@ -75,7 +75,7 @@ def test_grid_solver_on_the_cuda_backend_equals_the_cpu_backend():
 
 
 def test_without_a_gpu_the_run_falls_back_to_the_cpu_and_says_so():
-    from mzpdf.operators.cuda import cuda_status
+    from mzpdf.solvers.grid.cuda import cuda_status
 
     usable, reason = cuda_status()
     if usable:

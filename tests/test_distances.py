@@ -13,7 +13,7 @@ import tomli_w
 from scipy import special
 
 from mzpdf.io.case import loads_case
-from mzpdf.operators.solve import GridSolver
+from mzpdf.solvers.grid.engine import GridSolver
 from mzpdf.theory import cutoff, distances_1d, distances_grid
 
 A, B, S, M0, DEPTH = 0.6, 0.4, 0.5, 6.0, 12

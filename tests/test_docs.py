@@ -16,9 +16,9 @@ import mzpdf
 from mzpdf.discretization.rules import RULES
 from mzpdf.io.case import SECTIONS
 from mzpdf.mz.spec import ProjectionSpec
-from mzpdf.network import activations, inputs, network, noise
+from mzpdf.network import activations, inputs, loading, network, noise
 from mzpdf.observables import OBSERVABLES
-from mzpdf.options import METHODS
+from mzpdf.solvers import SOLVERS
 from mzpdf.theory import analysis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +49,10 @@ def test_example_runs(name, index, block, tmp_path, monkeypatch):
 
 def _schema_names() -> set:
     names = set(SECTIONS)
-    for method, cls in ((m, METHODS.get(m)) for m in METHODS):
+    for method, cls in ((m, SOLVERS.get(m).options_class) for m in SOLVERS):
         names.add(method)
         names.update(f.name for f in dataclasses.fields(cls))
-    names.update(network._NETWORK_KEYS | network._RANDOM_KEYS | network._LAYER_KEYS)
+    names.update(loading._NETWORK_KEYS | loading._RANDOM_KEYS | network._LAYER_KEYS)
     names.update(activations.ACTIVATIONS.names())
     for kind in noise.NOISE_LAWS.names():
         names.add(kind)

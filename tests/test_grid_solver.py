@@ -9,7 +9,7 @@ import pytest
 
 import mzpdf
 from mzpdf.observables import LinearObservable
-from mzpdf.operators.solve import GridSolver
+from mzpdf.solvers.grid.engine import GridSolver
 
 # Acceptance of the foundation issue: relative error <= 1e-8 in every
 # layer's mean and covariance (40 trapezoid nodes reach ~1e-9, see below).

@@ -7,7 +7,8 @@ from scipy import special
 import mzpdf
 from mzpdf.network import make_noise
 from mzpdf.errors import CaseError
-from mzpdf.montecarlo import _kernels, conditional_mean, simulate
+from mzpdf.solvers.montecarlo import _kernels
+from mzpdf.solvers.montecarlo.engine import conditional_mean, simulate
 from mzpdf.observables import LinearObservable
 
 # Estimates must fall within Z standard errors of the truth: 5 sigma keeps the

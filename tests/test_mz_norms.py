@@ -28,7 +28,8 @@ from mzpdf import GridSolver
 from mzpdf.errors import CaseError
 from mzpdf.io.case import loads_case
 from mzpdf.io.hdf5 import describe, read_results, write_results
-from mzpdf.mz import ProjectionSpec, reduce_network
+from mzpdf.mz import ProjectionSpec
+from mzpdf.solvers.grid.mz import reduce_network
 
 ROUND = 1e-8  # dense-vs-package agreement: two SVDs of the same numbers
 MARGIN = 1e-9  # inequalities that hold exactly, up to round-off

@@ -1,4 +1,4 @@
-"""Mori-Zwanzig reduction of sparse-grid solutions (mzpdf.mz.sparse).
+"""Mori-Zwanzig reduction of sparse-grid solutions (mzpdf.solvers.sparse.mz).
 
 Oracles:
 * the MZ identity on the solution itself: with full memory the reduced

@@ -1,4 +1,4 @@
-"""Mori-Zwanzig reduction of tensor-train solutions (mzpdf.mz.tt).
+"""Mori-Zwanzig reduction of tensor-train solutions (mzpdf.solvers.tt.mz).
 
 Oracles:
 * dense transfer matrices: on a network narrow enough for the full tensor
@@ -35,16 +35,16 @@ import pytest
 
 from mzpdf.solvers import SOLVERS
 
-from mzpdf.discretization.grid import TensorGrid
+from mzpdf.discretization.tensor_grid import TensorGrid
 from mzpdf.errors import CaseError, NumericalHealthWarning
 from mzpdf.io.case import loads_case
 from mzpdf.mz import ProjectionSpec
 from mzpdf.mz.projections import ChorinProjection
-from mzpdf.mz.tt import reduce_tt
+from mzpdf.solvers.tt.mz import reduce_tt
 from mzpdf.network import random_network
 from mzpdf.network.inputs import GaussianInput
-from mzpdf.options import TTOptions
-from mzpdf.tt.solver import TTSolver
+from mzpdf.solvers.tt.options import TTOptions
+from mzpdf.solvers.tt.engine import TTSolver
 
 CASES = "cases"
 EXACT = 1e-10  # full memory: an identity of linear maps, round-off only (measured ~4e-16)

@@ -7,9 +7,9 @@ import mzpdf
 from mzpdf.discretization import TensorGrid
 from mzpdf.errors import SingularDensityError
 from mzpdf.network import make_noise
-from mzpdf.operators import KoopmanOperator, TransferOperator, assemble_transition
-from mzpdf.operators import _kernels
-from mzpdf.operators import _reference as ref
+from mzpdf.solvers.grid.transfer import KoopmanOperator, TransferOperator, assemble_transition
+from mzpdf.solvers.grid import _kernels
+from mzpdf.solvers.grid import _reference as ref
 
 # Kernels and twins add the same O(1e4) non-negative terms in different
 # orders: agreement to 1e-12 relative is round-off. The windowed sums also

@@ -1,5 +1,5 @@
 """``method = "qmc"``: randomized quasi-Monte Carlo with conditional densities
-(mzpdf.montecarlo.qmc, mzpdf.solvers.qmc).
+(mzpdf.solvers.qmc.engine, mzpdf.solvers.qmc.plugin).
 
 Oracles, from strongest to weakest: closed forms of linear-gaussian nets
 (every layer gaussian, m' = W m + b, C' = W C W^T + S), exact 1-D integrals of
@@ -30,8 +30,8 @@ import mzpdf
 from mzpdf.cli import main
 from mzpdf.errors import CaseError, SingularDensityError
 from mzpdf.io.hdf5 import read_results
-from mzpdf.montecarlo import _kernels
-from mzpdf.montecarlo.qmc import input_from_uniform, noise_from_uniform
+from mzpdf.solvers.qmc import _kernels
+from mzpdf.solvers.qmc.engine import input_from_uniform, noise_from_uniform
 from mzpdf.network.inputs import make_input
 from mzpdf.network.noise import make_noise
 from mzpdf.solvers import SOLVERS

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from mzpdf.cli import main
 from mzpdf.errors import CaseError, MzpdfWarning
 from mzpdf.io.case import loads_case
-from mzpdf.memory import check_memory, estimate_bytes
+from mzpdf.solvers import check_memory, estimate_bytes
 
 # A valid case touching every section; each mutation below breaks one entry.
 BASE = {
@@ -350,8 +350,10 @@ def test_same_case_twice_gives_identical_numbers(tmp_path):
             assert np.array_equal(fa[name][()], fb[name][()], equal_nan=True), name
 
 
-def test_resume_of_another_case_starts_afresh(tmp_path):
-    """A checkpoint of a different case is never reused."""
+def test_resume_of_another_case_is_refused(tmp_path):
+    """A checkpoint of a different case is never reused, nor silently
+    replaced: --resume stops with exit 2 naming it; without --resume the
+    run starts afresh (and says so)."""
     from mzpdf.io.checkpoint import Checkpoint
 
     table = copy.deepcopy(BASE)
@@ -361,7 +363,9 @@ def test_resume_of_another_case_starts_afresh(tmp_path):
     stale = Checkpoint(tmp_path / ".c.h5.checkpoint", "other case")
     stale.start()
     stale.save(1, {"box": np.zeros((2, 2)), "values": np.zeros(64)})
-    assert main(["run", str(path), "-o", str(out), "--quiet", "--resume"]) == 0
+    assert main(["run", str(path), "-o", str(out), "--quiet", "--resume"]) == 2
+    assert stale.directory.exists() and not out.exists()
+    assert main(["run", str(path), "-o", str(out), "--quiet"]) == 0
     assert not stale.directory.exists()
     with h5py.File(out) as f:
         assert abs(f["forward/layer_001/mass"][()] - 1.0) < 1e-3  # not the stale zeros

@@ -23,7 +23,9 @@ import mzpdf
 from mzpdf.errors import CaseError, MzpdfError
 from mzpdf.io.case import loads_case
 from mzpdf.options import SolverOptions
-from mzpdf.solvers import SOLVERS, Capabilities, Solver, SummaryLaw
+from mzpdf.laws import SummaryLaw
+from mzpdf.solvers import SOLVERS, Capabilities, Solver
+from mzpdf.solvers.march import LayerMarch, network_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,9 +117,11 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from mzpdf.io import checkpoint
     save = checkpoint.Checkpoint.save
+    saved = []
     def save_and_die(self, n, state):
         save(self, n, state)
-        if n == 3:  # SIGKILL right after the third layer's checkpoint
+        saved.append(n)
+        if len(saved) == 3:  # SIGKILL right after the third layer checkpoint
             os.kill(os.getpid(), signal.SIGKILL)
     checkpoint.Checkpoint.save = save_and_die
     from mzpdf.cli import main
@@ -125,36 +129,43 @@ KILLER = textwrap.dedent("""
 """)
 
 
-def _resume_case(method: str) -> str:
+def _resume_case(method: str, noiseless: int = 0) -> str:
+    """A 12-layer tanh net (orthogonal weights) whose first ``noiseless``
+    layers have no noise, as explicit ``[[network.layers]]`` tables."""
     spec = RESUME_CASES[method]
     w = spec["width"]
+    net = mzpdf.random_network([w] * 13, "tanh", 0.8, 0.2, seed=4, init="orthogonal",
+                               noise={"kind": "gaussian", "std": 0.4})
+    layers = "".join(textwrap.dedent(f"""
+        [[network.layers]]
+        weights = {layer.weights.tolist()}
+        bias = {layer.bias.tolist()}
+        activation = "tanh"
+        noise = {{ kind = {'"none"' if n < noiseless else '"gaussian", std = 0.4'} }}
+        """) for n, layer in enumerate(net))
     return textwrap.dedent(f"""
         [case]
         name = "resume_{method}"
-        [network.random]
-        widths = {[w] * 13}
-        activation = "tanh"
-        sigma_w = 0.8
-        sigma_b = 0.2
-        init = "orthogonal"
-        seed = 4
-        noise = {{ kind = "gaussian", std = 0.4 }}
         [input]
         kind = "gaussian"
         mean = {[0.1] * w}
         std = 0.5
-        """) + spec["extra"]
+        """) + layers + spec["extra"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["grid", "tt", "sparse"])
-def test_sigkill_after_third_checkpoint_then_resume_gives_identical_means(tmp_path, method):
+@pytest.mark.parametrize("noiseless", [0, 2])
+def test_sigkill_after_third_checkpoint_then_resume_gives_identical_numbers(tmp_path, method, noiseless):
     """Identity: a 12-layer run killed by SIGKILL right after its third
-    layer checkpoint and rerun with --resume stores the same means as an
+    layer checkpoint and rerun with --resume stores the same numbers as an
     uninterrupted run (<= 1e-12; every step is deterministic, so they are
-    equal to the bit in practice)."""
+    equal to the bit in practice), and says where it resumed. With the first
+    two layers noiseless, the first step computes layer 3 (the two noiseless
+    layers are composed with it), so the checkpoints are layers 3, 4, 5 and
+    the run resumes after layer 5."""
     path = tmp_path / "case.toml"
-    path.write_text(_resume_case(method))
+    path.write_text(_resume_case(method, noiseless))
     whole, resumed = tmp_path / "whole.h5", tmp_path / "resumed.h5"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     subprocess.run([sys.executable, "-m", "mzpdf", "run", str(path), "-o", str(whole), "--quiet"], check=True,
@@ -163,16 +174,46 @@ def test_sigkill_after_third_checkpoint_then_resume_gives_identical_means(tmp_pa
                             env=env, capture_output=True)
     assert killed.returncode == -9, killed.stderr.decode()
     ckpt = tmp_path / ".resumed.h5.checkpoint"
-    assert sorted(p.name for p in ckpt.glob("layer_*.npz")) == ["layer_001.npz", "layer_002.npz", "layer_003.npz"]
+    first = 1 + noiseless  # the network index of the layer the first step computes
+    assert sorted(p.name for p in ckpt.glob("layer_*.npz")) == [f"layer_{n:03d}.npz" for n in range(first, first + 3)]
     assert not resumed.exists()
     subprocess.run([sys.executable, "-m", "mzpdf", "run", str(path), "-o", str(resumed), "--resume", "--quiet"],
                    check=True, env=env, capture_output=True)
     with h5py.File(whole) as a, h5py.File(resumed) as b:
         for n in range(13):
-            g = f"forward/layer_{n:03d}/mean"
-            np.testing.assert_allclose(b[g][()], a[g][()], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(b["diagnostics/mass"][()], a["diagnostics/mass"][()], rtol=0, atol=1e-12)
+            for name in ("mean", "cov", "marginals/pdf"):
+                g = f"forward/layer_{n:03d}/{name}"
+                np.testing.assert_allclose(b[g][()], a[g][()], rtol=0, atol=1e-12, err_msg=g)
+        for name in ("mass", "lost_mass"):
+            np.testing.assert_allclose(b[f"diagnostics/{name}"][()], a[f"diagnostics/{name}"][()], rtol=0, atol=1e-12)
+        assert a["diagnostics"].attrs["resumed_from_layer"] == 0
+        assert b["diagnostics"].attrs["resumed_from_layer"] == first + 2
     assert not ckpt.exists()
+
+
+def test_resume_with_an_unusable_checkpoint_is_an_error_not_a_restart(tmp_path):
+    """A checkpoint whose layer state cannot be restored (here: the nodal
+    values of a grid of another size) stops the run with exit 2, naming the
+    layer; the checkpoint is left as it was."""
+    path = tmp_path / "case.toml"
+    path.write_text(_resume_case("grid").replace("nodes = 24", "nodes = 8"))
+    out = tmp_path / "out.h5"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    killed = subprocess.run([sys.executable, "-c", KILLER, "run", str(path), "-o", str(out), "--quiet"],
+                            env=env, capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()
+    ckpt = tmp_path / ".out.h5.checkpoint"
+    layer = ckpt / "layer_002.npz"
+    with np.load(layer) as data:
+        state = {name: data[name] for name in data.files}
+    state["values"] = state["values"][:-1]
+    np.savez(layer, **state)
+    proc = subprocess.run([sys.executable, "-m", "mzpdf", "run", str(path), "-o", str(out), "--resume"],
+                          env=env, capture_output=True)
+    assert proc.returncode == 2, proc.stderr.decode()
+    assert "layer 2" in proc.stderr.decode() and str(ckpt) in proc.stderr.decode()
+    assert sorted(p.name for p in ckpt.glob("layer_*.npz")) == ["layer_001.npz", "layer_002.npz", "layer_003.npz"]
+    assert not out.exists()
 
 
 def test_resume_is_refused_where_a_method_cannot(tmp_path):
@@ -222,6 +263,27 @@ class MomentOptions(SolverOptions):
     method: ClassVar[str] = "moments"
 
 
+class MomentMarch(LayerMarch):
+    """One layer a step: the gaussian's mean and covariance."""
+
+    def __init__(self, network, input_law):
+        self.network, self.steps, self.depth = network, network_steps(network), network.depth
+        self.laws = [(input_law.mean(), input_law.cov())]
+
+    def advance(self, k):
+        mean, cov = self.laws[-1]
+        layer = self.network[k]
+        J = layer.weights  # identity activations only: the map is affine
+        self.laws.append((J @ mean + layer.bias, J @ cov @ J.T + np.diag(layer.noise.scale ** 2)))
+        return {"mean": self.laws[-1][0], "cov": self.laws[-1][1]}
+
+    def restore(self, k, state):
+        self.laws.append((state["mean"], state["cov"]))
+
+    def finish(self, seconds):
+        return self.laws
+
+
 class MomentClosure(Solver):
     """A test-only method: propagates the gaussian with the layer's
     linearization at the mean (exact for identity activations and gaussian
@@ -229,17 +291,10 @@ class MomentClosure(Solver):
 
     name = "moments"
     options_class = MomentOptions
-    capabilities = Capabilities(noise_kinds=("gaussian",), densities=True, backward=False, resume=False)
+    capabilities = Capabilities(noise_kinds=("gaussian",), densities=True, backward=False)
 
-    def _propagate(self, report, states, on_layer):
-        mean, cov = self.case.input.mean(), self.case.input.cov()
-        laws = [(mean, cov)]
-        for layer in self.case.network:
-            J = layer.weights  # identity activations only: the map is affine
-            mean = J @ mean + layer.bias
-            cov = J @ cov @ J.T + np.diag(layer.noise.scale ** 2)
-            laws.append((mean, cov))
-        return laws
+    def _march(self, report):
+        return MomentMarch(self.case.network, self.case.input)
 
     def _summarize(self, laws):
         from mzpdf.results import LayerSummary

@@ -8,7 +8,7 @@ of separable functions; observed convergence with level.
 import numpy as np
 import pytest
 
-from mzpdf.discretization.sparse import (
+from mzpdf.discretization.sparse_grid import (
     SparseGrid, adaptive_grid, key_level, level_keys, new_keys, regular_indices,
 )
 

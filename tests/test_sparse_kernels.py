@@ -1,5 +1,5 @@
-"""The sparse solver's Numba kernels (mzpdf.sparse._kernels) against their
-readable NumPy twins (mzpdf.sparse._reference).
+"""The sparse solver's Numba kernels (mzpdf.solvers.sparse._kernels) against their
+readable NumPy twins (mzpdf.solvers.sparse._reference).
 
 Oracle: the twin computes the same sums in a different order (whole-array
 NumPy, scipy's log_ndtr); the kernels must agree to round-off. Tolerance:
@@ -9,8 +9,8 @@ measured ~1e-15), and 1e-12 absolute for log-densities.
 import numpy as np
 import pytest
 
-from mzpdf.sparse import _kernels, _reference
-from mzpdf.sparse.smolyak import LejaGrid, _newton_ratios, leja_nodes
+from mzpdf.solvers.sparse import _kernels, _reference
+from mzpdf.discretization.leja import LejaGrid, _newton_ratios, leja_nodes
 
 RTOL = 1e-12
 
@@ -77,14 +77,14 @@ def test_newton_sums_match_the_numpy_twin(dim):
 
 @pytest.mark.parametrize("n_axes", [1, 2, 3])
 def test_laplace_sums_on_tensor_grids_match_the_term_by_term_sum(n_axes):
-    """The recursive product-Laplace sum (mzpdf.sparse.transfer.laplace_sum:
+    """The recursive product-Laplace sum (mzpdf.solvers.sparse.transfer.laplace_sum:
     the deposits and first-order recursions of the two kernels) against
     the direct sum over centres and nodes. Unsorted, uneven axes with a
     repeated node; centres inside, between and beyond the nodes (one far
     beyond: its terms underflow alike in both). Tolerance 1e-12 relative:
     sums of positive terms, recursions that only multiply by factors <= 1
     (measured ~5e-15)."""
-    from mzpdf.sparse.transfer import laplace_sum
+    from mzpdf.solvers.sparse.transfer import laplace_sum
 
     rng = np.random.default_rng(7)
     j = 400

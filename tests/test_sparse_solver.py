@@ -11,9 +11,9 @@ import pytest
 
 import mzpdf
 from mzpdf.errors import CaseError
-from mzpdf.sparse import hermite_smolyak, hermite_tensor
-from mzpdf.sparse.solver import SparseOptions as Options
-from mzpdf.sparse.solver import SparseSolver, check_case
+from mzpdf.discretization.gauss import hermite_smolyak, hermite_tensor
+from mzpdf.solvers.sparse.options import SparseGridOptions as Options
+from mzpdf.solvers.sparse.engine import SparseSolver, check_case
 
 
 def test_hermite_rules_are_exact_for_their_polynomials():
@@ -104,13 +104,19 @@ def test_tanh_net_of_3_neurons_agrees_with_the_tensor_grid_to_1e_6():
     assert _l1_against_grid(SparseSolver().propagate(net, law), grid) <= 3e-6
 
 
-def test_cases_outside_the_method_are_refused_by_key():
+def test_cases_outside_the_method_are_refused():
+    """The engine refuses in numbers (ValueError); the plugin names the case key."""
     net = mzpdf.random_network([2, 2], noise={"kind": "uniform", "half_width": 0.3})
-    with pytest.raises(CaseError, match="noise.kind"):
+    with pytest.raises(ValueError, match="noise kind"):
         check_case(net, mzpdf.GaussianInput(np.zeros(2), np.eye(2)))
     net = mzpdf.random_network([2, 2], noise={"kind": "gaussian", "std": 0.3})
-    with pytest.raises(CaseError, match="input.kind"):
+    with pytest.raises(ValueError, match="input law"):
         check_case(net, mzpdf.UniformInput(-np.ones(2), np.ones(2)))
+    with pytest.raises(CaseError) as err:
+        mzpdf.load_case({"network": {"random": {"widths": [2, 2], "noise": {"kind": "uniform", "half_width": 0.3}}},
+                         "input": {"kind": "gaussian", "mean": [0.0, 0.0], "std": 1.0},
+                         "solver": {"method": "sparse"}})
+    assert err.value.key == "network.random.noise.kind" and "solver.method = 'sparse'" in str(err.value)
 
 
 LG_CASE = """
@@ -277,7 +283,7 @@ def test_laplace_layers_on_lattices_agree_with_a_converged_tensor_grid(seed):
     margin); a coarse lattice (step 0.2: 5.8e-3 and 6.0e-4) must be worse,
     and its error estimate (7.7e-3, 2.8e-3) must bound its error; the
     default's estimate (2.3e-6, 1.4e-5) within the oracle's error."""
-    from mzpdf.sparse.density import LatticeDensity
+    from mzpdf.solvers.sparse.density import LatticeDensity
 
     net, law = _laplace_net(2, seed=seed)
     grid = mzpdf.GridSolver(nodes=360).propagate(net, law)

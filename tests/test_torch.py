@@ -17,8 +17,8 @@ import torch  # part of the test extra: these tests never skip
 import mzpdf
 from mzpdf.errors import CaseError
 from mzpdf.io.case import load_case
-from mzpdf.operators.solve import GridSolver
-from mzpdf.torch_interop import from_torch, residual
+from mzpdf.solvers.grid.engine import GridSolver
+from mzpdf.network.torch_model import from_torch, residual
 from test_against_montecarlo import band_violations
 
 ROOT = Path(__file__).resolve().parents[1]

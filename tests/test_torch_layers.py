@@ -13,7 +13,7 @@ import torch  # part of the test extra
 
 import mzpdf
 from mzpdf.errors import CaseError
-from mzpdf.torch_interop import from_torch, load_torch
+from mzpdf.network.torch_model import from_torch, load_torch
 
 FORWARD_TOL = 1e-12
 NOISE = {"kind": "gaussian", "std": 0.1}

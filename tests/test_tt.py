@@ -18,10 +18,10 @@ from mzpdf.io.case import loads_case
 from mzpdf.cli import main
 from mzpdf.discretization.rules import make_rule
 from mzpdf.errors import TTTruncationWarning
-from mzpdf.options import TTOptions
-from mzpdf.tt.cross import cross, maxvol
-from mzpdf.tt.solver import TTSolver
-from mzpdf.tt.tensor import TTFunction, tt_round
+from mzpdf.solvers.tt.options import TTOptions
+from mzpdf.discretization.cross import cross, maxvol
+from mzpdf.solvers.tt.engine import TTSolver
+from mzpdf.discretization.tensor_train import TTFunction, tt_round
 
 RNG = np.random.default_rng(7)
 
@@ -115,7 +115,7 @@ def test_cross_recovers_a_low_rank_function():
     fn = lambda idx: np.sin(x[idx].sum(axis=1))  # noqa: E731
     res = cross(fn, [n] * N, tol=1e-10, max_rank=10, rng=np.random.default_rng(0))
     every = np.stack(np.meshgrid(*[np.arange(n)] * N, indexing="ij"), -1).reshape(-1, N)
-    from mzpdf.tt.tensor import cores_at_indices
+    from mzpdf.discretization.tensor_train import cores_at_indices
 
     assert np.max(np.abs(cores_at_indices(res.cores, every) - fn(every))) < 1e-9
     assert max(tt_round(res.cores, 1e-10)[0][k].shape[2] for k in range(N - 1)) == 2
@@ -300,7 +300,7 @@ def test_backward_inside_the_montecarlo_band_at_width_6():
     put tol 1e-6 within 1.4 standard errors at every point. Measured here:
     -2.04, -0.18, -1.93, 2.22 standard errors; duality gap 3.4e-5."""
     from mzpdf import random_network
-    from mzpdf.montecarlo import conditional_mean
+    from mzpdf.solvers.montecarlo.engine import conditional_mean
     from mzpdf.observables import NeuronObservable
 
     net = random_network([6] * 4, "tanh", sigma_w=1.0, sigma_b=0.2, seed=1, noise={"kind": "gaussian", "std": 0.5},
@@ -331,7 +331,7 @@ def test_node_forecast_matches_the_exact_first_step():
     from mzpdf import load_case
     from scipy.special import ndtri
 
-    from mzpdf.tt.solver import feature_widths, nodes_needed, predicted_nodes
+    from mzpdf.solvers.tt.engine import feature_widths, nodes_needed, predicted_nodes
 
     for seed in (0, 1, 2):
         case = load_case(_dense_gaussian_case(8, seed, "qmc"))

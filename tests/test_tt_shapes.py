@@ -1,5 +1,5 @@
 """The TT solver on widening and residual layers (stepped by quadrature,
-:mod:`mzpdf.tt.quadrature`): against Monte Carlo, the converged tensor-grid
+:mod:`mzpdf.solvers.tt.quadrature`): against Monte Carlo, the converged tensor-grid
 solver and the linear-gaussian closed form, and the capability change.
 
 Oracles: Monte Carlo means with their standard errors (z-score <= 5, the
@@ -15,9 +15,10 @@ import tomli_w
 from mzpdf import GaussianInput, GaussianNoise, GridSolver, Layer, Network, random_network
 from mzpdf.errors import CaseError
 from mzpdf.io.case import loads_case
-from mzpdf.options import GridOptions, TTOptions
-from mzpdf.solvers.tt import TT
-from mzpdf.tt.solver import TTSolver
+from mzpdf.solvers.grid.options import GridOptions
+from mzpdf.solvers.tt.options import TTOptions
+from mzpdf.solvers.tt.plugin import TT
+from mzpdf.solvers.tt.engine import TTSolver
 
 Z_MAX = 5.0  # acceptance of issue 22: means within 5 Monte Carlo standard errors
 MC_PATHS = 200_000  # standard error ~ 1e-3 on these nets: 5 SE = 5e-3, well above the TT's own error (~1e-6)

@@ -1,9 +1,10 @@
-"""Discretizations of functions of N_n variables (SPEC 3): 1-D rules, tensor grids
-and Smolyak sparse grids (imported on first use: they pull in Numba and SciPy)."""
-from .._lazy import lazy_exports
-from .grid import GridFunction, TensorGrid
+"""The mathematics every method draws on (SPEC 3), free of networks and
+methods: 1-D rules (``rules``), tensor grids (``tensor_grid``), Clenshaw-Curtis
+sparse grids (``sparse_grid``), Leja sparse grids (``leja``), Gauss-Hermite
+and Gauss-Laplace rules (``gauss``), tensor trains (``tensor_train``) and their
+cross approximation (``cross``); Numba kernels in ``_kernels``."""
 from .rules import RULES, Rule1D, make_rule
+from .sparse_grid import SparseGrid, adaptive_grid
+from .tensor_grid import GridFunction, TensorGrid
 
-_EXPORTS = {"sparse": ("SparseGrid", "adaptive_grid")}
-__getattr__, __dir__, _lazy_all = lazy_exports(__name__, globals(), _EXPORTS)
-__all__ = ["RULES", "Rule1D", "make_rule", "TensorGrid", "GridFunction", *_lazy_all]
+__all__ = ["RULES", "Rule1D", "make_rule", "TensorGrid", "GridFunction", "SparseGrid", "adaptive_grid"]

@@ -21,7 +21,8 @@ from ..errors import CaseError
 from ..network import InputLaw, Network, make_input, make_network
 from ..mz.spec import ProjectionSpec
 from ..observables import Observable, make_observable
-from ..options import AUTO, BACKENDS, MonteCarloOptions, SolverOptions, make_options
+from ..options import AUTO, BACKENDS, SolverOptions
+from ..solvers.montecarlo.options import MonteCarloOptions, MonteCarloReferenceOptions
 from ..solvers import SOLVERS, CaseKeys
 from ..solvers.auto import choose_method
 from ..solvers.base import DEFAULT_MAX_LOST_MASS
@@ -367,7 +368,7 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
         analysis = AnalysisSpec.from_table(analysis_table, table["network"], list(network.widths))
 
     mc = _section(table, "montecarlo")
-    montecarlo = make_options("montecarlo", dict(mc), "montecarlo") if mc is not None else None
+    montecarlo = MonteCarloReferenceOptions.from_dict(dict(mc)) if mc is not None else None
 
     out = _section(table, "output") or {}
     _only(out, "output", ("path",))
@@ -381,7 +382,7 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
             runs = [n for n in SOLVERS if backend in SOLVERS.get(n).capabilities.backends]
             raise CaseError("solver.backend", f"{backend!r} runs the {', '.join(runs)} method only (solver.method "
                                               f"= {method_name!r}: use 'cpu')", backend)
-        solver = method_cls.options_class.from_dict({**(defaults or {}), **solver_table}, "solver")
+        solver = method_cls.options_class.from_dict({**(defaults or {}), **solver_table})
         effective = _effective(table, {"name": name, "seed": seed}, {"method": method_name, "backend": backend,
                                                                  "max_lost_mass": max_lost_mass}, solver,
                                montecarlo, projection, analysis)

@@ -203,6 +203,7 @@ def _write(f: h5py.File, r: Results) -> None:
     diag.attrs["method_reason"] = r.method_reason
     diag.attrs["accepted"] = np.int8(1 if r.accepted else 0)  # 0: the run failed its own accuracy checks
     diag.attrs["reason"] = r.reason
+    diag.attrs["resumed_from_layer"] = np.int64(r.resumed_from_layer)  # 0: a fresh run
     attach_dimensions(f)  # last: names the axes of every dataset written above
 
 
@@ -388,11 +389,13 @@ def _read(f: h5py.File) -> Results:
 
 
 def _acceptance(diag) -> dict:
-    """``accepted``, ``reason`` and ``method_reason`` from /diagnostics's
-    attributes (files written before they existed count as accepted)."""
+    """``accepted``, ``reason``, ``method_reason`` and ``resumed_from_layer``
+    from /diagnostics's attributes (files written before they existed count
+    as accepted, fresh runs)."""
     attrs = diag.attrs if diag is not None else {}
     return {"accepted": bool(int(attrs.get("accepted", 1))), "reason": str(attrs.get("reason", "")),
-            "method_reason": str(attrs.get("method_reason", ""))}
+            "method_reason": str(attrs.get("method_reason", "")),
+            "resumed_from_layer": int(attrs.get("resumed_from_layer", 0))}
 
 
 _MAX_ROWS = 12  # rows of a table shown by describe() before eliding the middle

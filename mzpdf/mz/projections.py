@@ -37,10 +37,11 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg
 
-from ..discretization.grid import TensorGrid
+from ..discretization.tensor_grid import TensorGrid
 from .spec import CHORIN_REFERENCES, MORI_BASES
 
-__all__ = ["Projection", "ChorinProjection", "MoriProjection", "CHORIN_REFERENCES", "MORI_BASES"]
+__all__ = ["Projection", "ChorinProjection", "MoriProjection", "CHORIN_REFERENCES", "MORI_BASES",
+           "build_projection"]
 
 _MU_FLOOR = 1e-300  # nodal densities below this count as this (the L2(1/mu) norm divides by mu)
 L2_NORM = "L2(1/mu) (densities), L2(mu) (observables); mu the layer's law"
@@ -388,3 +389,11 @@ class MoriProjection(Projection):
     def norm(self):
         """1: ``P`` is the L2(mu)-orthogonal projection onto the basis."""
         return 1.0
+
+
+def build_projection(spec, grid: TensorGrid, density: np.ndarray) -> "Projection":
+    """The projection of one layer (its grid and nodal density) that the
+    :class:`~mzpdf.mz.spec.ProjectionSpec` ``spec`` describes."""
+    if spec.kind == "chorin":
+        return ChorinProjection.build(grid, spec.keep, density, spec.reference)
+    return MoriProjection.build(grid, spec.keep, density, spec.basis)

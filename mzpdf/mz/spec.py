@@ -102,14 +102,6 @@ class ProjectionSpec:
         out["tol"] = self.tol
         return out
 
-    def build(self, grid, density):
-        """The projection of one layer (its grid and nodal density)."""
-        from .projections import ChorinProjection, MoriProjection
-
-        if self.kind == "chorin":
-            return ChorinProjection.build(grid, self.keep, density, self.reference)
-        return MoriProjection.build(grid, self.keep, density, self.basis)
-
     def describe(self) -> str:
         detail = f"reference {self.reference}" if self.kind == "chorin" else f"basis {self.basis}"
         memory = ("full memory" if self.memory is None else

@@ -16,9 +16,9 @@ import numpy as np
 from ..errors import CaseError
 from .activations import make_activation
 from .network import Layer, Network
-from .noise import make_noise
+from .noise import layer_noises, make_noise
 
-__all__ = ["LayerSpec", "layer_noises", "build_network"]
+__all__ = ["LayerSpec", "build_network"]
 
 
 @dataclass
@@ -45,32 +45,6 @@ class LayerSpec:
         s = np.asarray(scale, dtype=np.float64) / np.sqrt(np.asarray(var, dtype=np.float64) + float(eps))
         self.weights = s[:, None] * self.weights
         self.bias = s * (self.bias - np.asarray(mean, dtype=np.float64)) + np.asarray(shift, dtype=np.float64)
-
-
-def layer_noises(noise, n_layers: int, key: str = "noise") -> list[tuple[object, str]]:
-    """``(noise spec, key)`` for each of ``n_layers`` layers.
-
-    Parameters
-    ----------
-    noise : dict, NoiseLaw, None, or a list or tuple of them
-        One law for every layer, or one per layer (``None`` or
-        ``{"kind": "none"}``: a deterministic layer).
-    n_layers : int
-    key : str
-        How messages name the noise (``network.noise`` in a case file).
-
-    Raises
-    ------
-    CaseError
-        For a list whose length is not ``n_layers``.
-    """
-    if isinstance(noise, (list, tuple)):
-        if len(noise) != n_layers:
-            entries = f"{len(noise)} entr{'y' if len(noise) == 1 else 'ies'}"
-            raise CaseError(key, f"has {entries}, the network has {n_layers} layers (give one noise "
-                                 f"table for every layer, or a list of one per layer)", list(noise))
-        return [(nz, f"{key}[{n}]") for n, nz in enumerate(noise)]
-    return [(noise, key)] * n_layers
 
 
 def build_network(specs: list[LayerSpec], noise, key: str = "model", noise_key: str = "noise") -> Network:

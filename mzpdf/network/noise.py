@@ -4,7 +4,7 @@ A noise law has one scale per neuron. Its density factorizes,
 ``rho(z) = prod_k rho_k(z_k)``, which is what lets the transfer operator
 work one output neuron at a time. Each law carries an integer ``code`` that
 the numba kernels use to evaluate the same 1-D density (see
-:func:`mzpdf.operators._kernels.noise_pdf`).
+:func:`mzpdf.solvers.grid._kernels.noise_pdf`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .._validate import per_neuron, positive
 from ..errors import CaseError
 
 __all__ = [
+    "layer_noises",
     "NoiseLaw",
     "GaussianNoise",
     "UniformNoise",
@@ -28,7 +29,7 @@ __all__ = [
     "make_noise",
 ]
 
-# Kernel codes shared with mzpdf.operators._kernels.noise_pdf.
+# Kernel codes shared with mzpdf.solvers.grid._kernels.noise_pdf.
 GAUSSIAN, UNIFORM, LAPLACE, NONE = 0, 1, 2, 3
 
 
@@ -249,3 +250,29 @@ def make_noise(spec: dict | NoiseLaw | None, width: int, key: str = "noise") -> 
     value = spec[cls.parameter]
     scale = positive(per_neuron(value, f"{key}.{cls.parameter}", width), f"{key}.{cls.parameter}", value)
     return cls(scale)
+
+
+def layer_noises(noise, n_layers: int, key: str = "noise") -> list[tuple[object, str]]:
+    """``(noise spec, key)`` for each of ``n_layers`` layers.
+
+    Parameters
+    ----------
+    noise : dict, NoiseLaw, None, or a list or tuple of them
+        One law for every layer, or one per layer (``None`` or
+        ``{"kind": "none"}``: a deterministic layer).
+    n_layers : int
+    key : str
+        How messages name the noise (``network.noise`` in a case file).
+
+    Raises
+    ------
+    CaseError
+        For a list whose length is not ``n_layers``.
+    """
+    if isinstance(noise, (list, tuple)):
+        if len(noise) != n_layers:
+            entries = f"{len(noise)} entr{'y' if len(noise) == 1 else 'ies'}"
+            raise CaseError(key, f"has {entries}, the network has {n_layers} layers (give one noise "
+                                 f"table for every layer, or a list of one per layer)", list(noise))
+        return [(nz, f"{key}[{n}]") for n, nz in enumerate(noise)]
+    return [(noise, key)] * n_layers

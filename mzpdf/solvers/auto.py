@@ -27,7 +27,7 @@ from typing import Callable
 from ..errors import CaseError
 from ..memory import available_bytes, format_bytes
 from ..options import is_auto
-from .base import SOLVERS, estimate_bytes
+from .registry import SOLVERS, estimate_bytes
 
 __all__ = ["AUTO_SECONDS", "choose_method"]
 

@@ -22,18 +22,19 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from .._registry import Registry
-from ..errors import CaseError
+from ..errors import CaseError, MzpdfError
+from ..laws import Law, SummaryLaw
 from ..options import SolverOptions
-from ..memory import BASE_BYTES, available_bytes, format_bytes
 from ..progress import Progress
-from ..results import BackwardSummary, LayerSummary
+from ..results import BackwardSummary
+from ..tails import check_levels
+from .march import LayerMarch, march
+from .registry import accepting, check_memory, with_tails
 
-__all__ = ["Capabilities", "CaseKeys", "DIAGNOSTICS", "Law", "MomentLaw", "Solution", "Solver", "SOLVERS", "SummaryLaw",
-           "accepting", "check_memory", "estimate_bytes"]
+__all__ = ["Capabilities", "CaseKeys", "DIAGNOSTICS", "JOINT_POINTS", "Solution", "Solver", "case_points",
+           "noiseless_problem"]
 
-SOLVERS: Registry = Registry("solver method")
-
+JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
 DEFAULT_MAX_LOST_MASS = 1e-3  # solver.max_lost_mass: a run cutting off more of any layer's law fails its checks
 
 # The diagnostics every method stores, each with one meaning.
@@ -131,130 +132,21 @@ class CaseKeys:
         return "network.random.widths" if "random" in self.network_spec else "network.file"
 
 
-class Law:
-    """The law of one layer: ``mean`` (N,), ``cov`` (N, N), ``mass``,
-    ``marginal(i, x)`` (density of neuron i at the points ``x``, any shape)
-    and ``joint(i, j, x, y)`` (the 2-D marginal on the grid ``x`` by ``y``)."""
-
-    mean: np.ndarray
-    cov: np.ndarray
-    mass: float
-
-    def marginal(self, i: int, x) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def joint(self, i: int, j: int, x, y) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def _check(self, *neurons: int) -> None:
-        for i in neurons:
-            if not 0 <= int(i) < self.mean.size:
-                raise IndexError(f"neuron {i} out of range for a layer of {self.mean.size} neurons")
-
-
-class FunctionLaw(Law):
-    """A law given by its moments and two functions: ``marginal_fn(i, x)``
-    for 1-D arrays ``x`` and ``joint_fn(i, j, x, y)`` (or None)."""
-
-    def __init__(self, mass, mean, cov, marginal_fn: Callable, joint_fn: Callable | None = None, what: str = ""):
-        self.mass, self.mean, self.cov = float(mass), np.asarray(mean), np.asarray(cov)
-        self._marginal, self._joint, self._what = marginal_fn, joint_fn, what
-
-    def marginal(self, i, x):
-        self._check(i)
-        x = np.asarray(x, dtype=np.float64)
-        return np.asarray(self._marginal(int(i), x.ravel())).reshape(x.shape)
-
-    def joint(self, i, j, x, y):
-        self._check(i, j)
-        if self._joint is None:
-            raise NotImplementedError(f"{self._what}: no 2-D marginals of neurons {i} and {j}")
-        return self._joint(int(i), int(j), np.asarray(x, dtype=np.float64).ravel(),
-                           np.asarray(y, dtype=np.float64).ravel())
-
-
-class AtomLaw(Law):
-    """The law of a layer that is one point (after a point input)."""
-
-    def __init__(self, x0: np.ndarray):
-        self.mean, self.cov, self.mass = np.asarray(x0), np.zeros((x0.size, x0.size)), 1.0
-
-    def marginal(self, i, x):
-        from ..errors import SingularDensityError
-
-        raise SingularDensityError(f"the layer is the point {self.mean.tolist()}: it has no density")
-
-    joint = marginal
-
-
-class SummaryLaw(Law):
-    """A layer's law from its stored summary (a result file, or a sampling
-    method): moments as stored, densities linearly interpolated between the
-    stored abscissae (cubic splines with ``cubic``, clipped at 0: for smooth
-    densities on fine abscissae, whose linear interpolation error ~h^2 f''/8
-    is ~5e-4 in L1 for a peak of width 0.15 on 201 points) and 0 outside them."""
-
-    def __init__(self, layer: LayerSummary, cubic: bool = False):
-        self.mean, self.cov, self.mass, self._layer = layer.mean, layer.cov, float(layer.mass), layer
-        self._cubic = cubic
-
-    def marginal(self, i, x):
-        self._check(i)
-        x = np.asarray(x, dtype=np.float64)
-        xs, pdf = self._layer.marginal_x[i], self._layer.marginal_pdf[i]
-        if not np.all(np.isfinite(pdf)):
-            return AtomLaw(self.mean).marginal(i, x)
-        if not self._cubic:
-            return np.interp(x.ravel(), xs, pdf, left=0.0, right=0.0).reshape(x.shape)
-        from scipy.interpolate import CubicSpline
-
-        t = x.ravel()
-        out = np.maximum(CubicSpline(xs, pdf)(t), 0.0)
-        out[(t < xs[0]) | (t > xs[-1])] = 0.0
-        return out.reshape(x.shape)
-
-    def joint(self, i, j, x, y):
-        self._check(i, j)
-        if self._layer.joint is None or (int(i), int(j)) != (0, 1):
-            raise NotImplementedError(f"the stored results hold the joint of neurons 0 and 1 only "
-                                      f"(asked for {i} and {j})")
-        from scipy.interpolate import RegularGridInterpolator
-
-        gx, gy, pdf = self._layer.joint
-        X, Y = np.meshgrid(np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel(),
-                           indexing="ij")
-        f = RegularGridInterpolator((gx, gy), pdf, bounds_error=False, fill_value=0.0)
-        return f(np.column_stack([X.ravel(), Y.ravel()])).reshape(X.shape)
-
-
-
-class MomentLaw(SummaryLaw):
-    """A layer whose law has moments but no density (the push-forward of the
-    layer before it through a noiseless layer): ``marginal`` and ``joint``
-    raise :class:`~mzpdf.errors.SingularDensityError` saying ``why``."""
-
-    def __init__(self, layer: LayerSummary, why: str):
-        super().__init__(layer)
-        self._why = why
-
-    def marginal(self, i, x):
-        from ..errors import SingularDensityError
-
-        self._check(i)
-        raise SingularDensityError(self._why)
-
-    def joint(self, i, j, x, y):
-        self._check(i, j)
-        return self.marginal(i, x)
 
 @dataclass(frozen=True)
 class Solution:
-    """What a solve computed, the same for every method.
+    """What a solve computed: an immutable result that holds all it needs
+    (it never calls back into the solver that made it).
+
+    A method whose laws are functions (grid, tt, sparse) or that answers
+    tails returns a subclass that overrides :meth:`_law`,
+    :meth:`_exceedance` and :meth:`_quantile`; this base class gives the
+    laws of the stored summaries.
 
     Attributes
     ----------
     method : str
-    forward : list of LayerSummary
+    forward : tuple of LayerSummary
         The law of every layer, input first (``L + 1`` entries).
     backward : BackwardSummary or None
         ``q0`` at ``[observable].points`` and ``E[g(X_L)]``.
@@ -264,15 +156,17 @@ class Solution:
     native, native_backward : object
         The discretization's own solution objects (for the Mori-Zwanzig
         reduction and for users who want the functions themselves).
+    resumed_from_layer : int
+        The last layer restored from a checkpoint (0: a fresh run).
     """
 
     method: str
-    forward: list
+    forward: tuple
     backward: BackwardSummary | None
     diagnostics: dict
     native: object = field(repr=False, default=None)
     native_backward: object = field(repr=False, default=None)
-    solver: "Solver" = field(repr=False, compare=False, default=None)
+    resumed_from_layer: int = 0
 
     @property
     def depth(self) -> int:
@@ -280,8 +174,7 @@ class Solution:
 
     def law(self, n: int) -> Law:
         """The law of layer ``n`` (0 = input; negative counts from the end)."""
-        n = range(self.depth + 1)[n]
-        return self.solver._law(self, n)
+        return self._law(range(self.depth + 1)[n])
 
     def exceedance(self, g, t, error: bool = False):
         """``P(g(X_L) > t)`` under the input law, (T,) for thresholds ``t``.
@@ -289,16 +182,31 @@ class Solution:
         ``g`` is an observable (:mod:`mzpdf.observables`), its ``[observable]``
         table, or None for the case's. With ``error`` also a bound on the
         error of each probability: ``(probability, error)``."""
-        return self.solver._exceedance(self, g, np.atleast_1d(np.asarray(t, dtype=np.float64)), error)
+        prob, bound = self._exceedance(g, np.atleast_1d(np.asarray(t, dtype=np.float64)))
+        return (prob, bound) if error else prob
 
     def quantile(self, g, q) -> np.ndarray:
         """Quantiles ``t_q`` with ``P(g(X_L) <= t_q) = q``, (Q,) for levels ``q`` in (0, 1)."""
-        return self.solver._quantile(self, g, np.atleast_1d(np.asarray(q, dtype=np.float64)))
+        q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        check_levels(q)
+        return self._quantile(g, q)
+
+    # -- what a method's Solution overrides ------------------------------------------------------
+    def _law(self, n: int) -> Law:
+        return SummaryLaw(self.forward[n])
+
+    def _exceedance(self, g, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise MzpdfError(f"exceedance probabilities are not computed by method {self.method!r} (methods that "
+                         f"compute them: {', '.join(with_tails())})")
+
+    def _quantile(self, g, q: np.ndarray) -> np.ndarray:
+        raise MzpdfError(f"quantiles are not computed by method {self.method!r} (methods that compute them: "
+                         f"{', '.join(with_tails())})")
 
 
 class Solver:
-    """Base of every solution method (module doc). Subclasses set ``name``
-    and ``capabilities`` and implement the ``_``-methods."""
+    """Base of every solution method (module doc). Subclasses set ``name``,
+    ``capabilities`` and ``options_class`` and implement the ``_``-methods."""
 
     name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
@@ -309,6 +217,7 @@ class Solver:
     # solver.method = "auto" (mzpdf.solvers.auto): candidates by priority, lower first; None: only when named
     auto_priority: ClassVar[int | None] = None
     auto_description: ClassVar[str] = ""  # what the method gives, for the reason of an automatic choice
+    diagnostics: ClassVar[dict] = {}  # the method's own diagnostics beside DIAGNOSTICS: name -> meaning
 
     def __init__(self, case, executor=None):
         self.case = case
@@ -320,7 +229,7 @@ class Solver:
     def check_case(cls, case, keys: CaseKeys | None = None) -> None:
         """Raise a CaseError naming the key if ``case`` is outside this
         method's capabilities; the message names methods that take it."""
-        problem = cls.problem(case, keys or CaseKeys(case.table.get("network", {})))
+        problem = cls.problem(case, keys)
         if problem is not None:
             key, rule, value = problem
             others = [name for name in accepting(case) if name != cls.name]
@@ -328,9 +237,10 @@ class Solver:
             raise CaseError(key, rule + hint, value)
 
     @classmethod
-    def problem(cls, case, keys: CaseKeys):
+    def problem(cls, case, keys: CaseKeys | None = None):
         """``(key, rule, value)`` of the first thing in ``case`` this method
         cannot take, or None. Subclasses extend :meth:`_problem`."""
+        keys = keys or CaseKeys(case.table.get("network", {}))
         cap = cls.capabilities
         name = cls.name
         if case.backend not in cap.backends:
@@ -398,23 +308,23 @@ class Solver:
     def solve(self, progress: bool = False, checkpoint=None, resume: bool = False) -> Solution:
         """Propagate the case's input law through its network, pull back its
         observable, and return the Solution. The memory guard runs first;
-        with ``checkpoint`` every finished layer is stored, and ``resume``
-        continues from a checkpoint of this very case."""
+        a method that solves layer by layer runs the one layer loop
+        (:func:`mzpdf.solvers.march.march`): with ``checkpoint`` every
+        finished layer is stored, and ``resume`` continues from a checkpoint
+        of this very case."""
         case = self.case
         check_memory(case)
         if resume and not self.capabilities.resume:
             raise CaseError("--resume", f"is not possible with solver.method = {self.name!r} (it computes no "
                             "layer by layer checkpoints): run without --resume", True)
-        states, on_layer = [], None
-        if checkpoint is not None and self.capabilities.resume:
-            states = checkpoint.load() if resume else []
-            if not states:
-                checkpoint.start()
-            on_layer = checkpoint.save
         report = Progress(case.name, "layers", enabled=progress)
         try:
-            native = self._propagate(report, states, on_layer)
-            forward = self._summarize(native)
+            if self.capabilities.resume:
+                native, resumed_from = march(self._march(report), report, checkpoint, resume)
+                native = self._complete(native)
+            else:
+                native, resumed_from = self._sample(report), 0
+            forward = tuple(self._summarize(native))
             diagnostics = self._diagnostics(native)
             backward = native_backward = None
             if case.observable is not None:
@@ -422,7 +332,7 @@ class Solver:
                 diagnostics.update(extra)
         finally:
             report.close()
-        return Solution(self.name, forward, backward, diagnostics, native, native_backward, self)
+        return self._solution(forward, backward, diagnostics, native, native_backward, resumed_from)
 
     def reduce(self, solution: Solution, progress: bool = False):
         """The Mori-Zwanzig reduction of ``solution`` for the case's
@@ -435,7 +345,20 @@ class Solver:
         return mz.summary([layer.marginal_x for layer in solution.forward])
 
     # -- what a method implements --------------------------------------------------------------
-    def _propagate(self, report, states: list, on_layer):  # pragma: no cover - interface
+    def _march(self, report) -> LayerMarch:  # pragma: no cover - interface
+        """A method that solves layer by layer (``capabilities.resume``): its
+        forward solve as a :class:`~mzpdf.solvers.march.LayerMarch`, one
+        step per layer (or run of noiseless layers)."""
+        raise NotImplementedError
+
+    def _complete(self, native):
+        """A layered method's last word on its finished forward solve (the
+        grid widens its boxes once more for tails): ``native`` or a new one."""
+        return native
+
+    def _sample(self, report):  # pragma: no cover - interface
+        """A method that does not solve layer by layer (sampling): its whole
+        forward computation."""
         raise NotImplementedError
 
     def _summarize(self, native) -> list:  # pragma: no cover - interface
@@ -444,22 +367,15 @@ class Solver:
     def _diagnostics(self, native) -> dict:
         return dict(native.diagnostics)
 
-    def _law(self, solution: Solution, n: int) -> Law:
-        return SummaryLaw(solution.forward[n])
+    def _solution(self, forward, backward, diagnostics, native, native_backward, resumed_from) -> Solution:
+        """The method's immutable Solution (the base class: the stored summaries' laws)."""
+        return Solution(self.name, forward, backward, diagnostics, native, native_backward, resumed_from)
 
     def _pullback(self, native, report):
         raise CaseError("observable", f"is not computed by solver.method = {self.name!r}", None)
 
     def _reduce(self, solution: Solution, report):
         raise CaseError("projection", f"is not taken by solver.method = {self.name!r}", None)
-
-    def _exceedance(self, solution: Solution, g, t: np.ndarray, error: bool):
-        raise CaseError("observable.thresholds", f"is not computed by solver.method = {self.name!r} (methods "
-                        f"that compute it: {', '.join(_with_tails())})", t.tolist())
-
-    def _quantile(self, solution: Solution, g, q: np.ndarray):
-        raise CaseError("observable.quantiles", f"is not computed by solver.method = {self.name!r} (methods "
-                        f"that compute it: {', '.join(_with_tails())})", q.tolist())
 
     def _points(self) -> np.ndarray:
         return case_points(self.case)
@@ -493,38 +409,31 @@ def case_points(case) -> np.ndarray:
     return np.asarray(case.points, dtype=np.float64)
 
 
-def _with_tails() -> list[str]:
-    return [name for name in SOLVERS if SOLVERS.get(name).capabilities.tails]
+def noiseless_problem(name: str, case, keys):
+    """What a method that composes noiseless layers with the noisy layer
+    after them (grid, tt) cannot take of them: a noiseless last layer, a
+    Mori-Zwanzig reduction, layer-to-layer distances (``(key, rule, value)``
+    or None)."""
+    net = case.network
+    if not net.has_noiseless:
+        return None
+    L = net.depth
+    if net[-1].noise.is_deterministic:
+        return (keys.noise(L - 1), f"must not be 'none' on the last layer with solver.method = {name!r}: "
+                f"X_{L} = G(X_{L - 1}) is a map with no density on its {net.widths[-1]} neurons for a grid to "
+                "hold (give the output layer noise, e.g. an observation noise, or use solver.method = 'qmc', "
+                "which gives the moments of a noiseless output)", "none")
+    if case.projection is not None:
+        return ("projection", f"is not taken by solver.method = {name!r} on a network with noiseless "
+                f"layers (layers {_noiseless(net)}): the Mori-Zwanzig reduction needs every layer's density "
+                "(give those layers noise, or drop [projection])", case.projection.kind)
+    analysis = getattr(case, "analysis", None)
+    if analysis is not None and getattr(analysis, "distances", "none") != "none":
+        return ("analysis.distances", f"needs every layer's density, which solver.method = {name!r} "
+                f"does not give on the noiseless layers {_noiseless(net)} (set it to 'none', or give "
+                "those layers noise)", analysis.distances)
+    return None
 
 
-def accepting(case) -> list[str]:
-    """Names of the registered methods whose capabilities take ``case``
-    (memory aside)."""
-    keys = CaseKeys(case.table.get("network", {}))
-    return [name for name in SOLVERS if SOLVERS.get(name).problem(case, keys) is None]
-
-
-def estimate_bytes(case) -> int:
-    """Peak memory of running ``case`` (a validated Case), in bytes: the
-    method's solve, the Monte Carlo reference and the interpreter."""
-    total = BASE_BYTES + SOLVERS.get(case.solver.method, "solver.method").estimate_bytes(case)
-    if case.montecarlo is not None:
-        total += SOLVERS.get("montecarlo").reference_bytes(case.montecarlo, case)
-    return total
-
-
-def check_memory(case, available: int | None = None) -> int:
-    """Raise a CaseError naming the key to change if ``case`` needs more
-    memory than is available; return the estimate otherwise. Costs
-    microseconds (nothing is allocated or imported)."""
-    need = estimate_bytes(case)
-    have = available_bytes() if available is None else available
-    if need <= have:
-        return need
-    cls = SOLVERS.get(case.solver.method)
-    if cls.estimate_bytes(case) + BASE_BYTES <= have and case.montecarlo is not None:
-        key, advice, value = "montecarlo.chunk", "lower the chunk", case.montecarlo.chunk
-    else:
-        key, advice, value = cls.memory_key(case)
-    raise CaseError(key, f"needs about {format_bytes(need)}, more than the {format_bytes(have)} available: {advice}",
-                    value)
+def _noiseless(network) -> list[int]:
+    return [n for n, layer in enumerate(network) if layer.noise.is_deterministic]

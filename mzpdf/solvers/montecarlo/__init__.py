@@ -1,0 +1,5 @@
+"""``method = "montecarlo"`` and the Monte Carlo reference: seeded, chunked
+sampling with confidence intervals (``engine``, ``_kernels``)."""
+from .plugin import MonteCarlo
+
+__all__ = ["MonteCarlo"]

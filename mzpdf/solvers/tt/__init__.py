@@ -1,0 +1,8 @@
+"""``method = "tt"``: densities in tensor-train format (SPEC 3.3).
+
+``plugin`` (the Solver), ``options``, ``engine`` (:class:`TTSolver`),
+``laws`` (the layers' laws), ``quadrature`` (widening and residual layers),
+``backward`` (the pull-back) and ``mz`` (Mori-Zwanzig kernels on trains)."""
+from .plugin import TT
+
+__all__ = ["TT"]
