@@ -105,6 +105,37 @@ def test_no_import_circle_in_the_package():
     assert not report, "import circles:\n" + "\n".join(report)
 
 
+# The layers of docs/architecture.md, bottom up: a module imports only from
+# its own layer (no circle: test above) and the layers below it.
+LAYERS = [
+    {"errors", "_numba", "_special", "_validate", "_registry", "_lazy", "_threads", "progress", "memory", "options",
+     "diagnostics",
+     "__init__"},
+    {"discretization", "network", "observables", "laws", "tails"},
+    {"results"},
+    {"mz", "theory"},
+    {"solvers"},
+    {"io", "pipeline"},
+    {"plot", "sweep"},
+    {"cli", "__main__"},
+]
+
+
+def _entry(module: str) -> str:
+    """The top-level entry of ``mzpdf`` a module belongs to (``solvers``, ``cli``, ...)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_every_import_goes_down_the_layers():
+    rank = {entry: k for k, layer in enumerate(LAYERS) for entry in layer}
+    graph = import_graph()
+    assert {_entry(m) for m in graph} <= set(rank), {_entry(m) for m in graph} - set(rank)
+    upward = sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets
+                    if rank[_entry(b)] > rank[_entry(a)])
+    assert not upward, upward
+
+
 def test_no_method_numerics_beside_the_solvers():
     """Every method's numerics live in its folder under solvers/ (one
     folder a method), the shared mathematics in discretization/."""

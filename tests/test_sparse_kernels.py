@@ -1,5 +1,6 @@
-"""The sparse solver's Numba kernels (mzpdf.solvers.sparse._kernels) against their
-readable NumPy twins (mzpdf.solvers.sparse._reference).
+"""The sparse solver's Numba kernels (mzpdf.solvers.sparse._kernels) and the
+Leja grids' (mzpdf.discretization._kernels) against their readable NumPy twins
+(the ``_reference`` module beside each).
 
 Oracle: the twin computes the same sums in a different order (whole-array
 NumPy, scipy's log_ndtr); the kernels must agree to round-off. Tolerance:
@@ -9,6 +10,8 @@ measured ~1e-15), and 1e-12 absolute for log-densities.
 import numpy as np
 import pytest
 
+from mzpdf.discretization import _kernels as grid_kernels
+from mzpdf.discretization import _reference as grid_reference
 from mzpdf.solvers.sparse import _kernels, _reference
 from mzpdf.discretization.leja import LejaGrid, _newton_ratios, leja_nodes
 
@@ -53,8 +56,8 @@ def test_mixture_sums_over_shared_prefixes_match_the_numpy_twins():
     start = np.ascontiguousarray(grid.row_start, dtype=np.int64)
     weights = rng.random(j)
     out = np.empty(vidx.shape[0])
-    _kernels.mixture_sum(tables, vidx, start, weights, out)
-    np.testing.assert_allclose(out, _reference.mixture_sum(tables, vidx, start, weights), rtol=RTOL)
+    grid_kernels.mixture_sum(tables, vidx, start, weights, out)
+    np.testing.assert_allclose(out, grid_reference.mixture_sum(tables, vidx, start, weights), rtol=RTOL)
     log_tables = np.log(tables)
     out = np.empty(vidx.shape[0])
     _kernels.mixture_logsum(log_tables, vidx, np.log(weights), out)
@@ -70,8 +73,8 @@ def test_newton_sums_match_the_numpy_twin(dim):
     u = rng.normal(size=(37, dim))
     nodes, ratios = leja_nodes()[: grid.degree + 1], _newton_ratios()[: grid.degree + 1]
     out = np.empty(u.shape[0])
-    _kernels.newton_sum(u, nodes, ratios, offsets, prefix, start, coef, out)
-    ref = _reference.newton_sum(u, nodes, ratios, offsets, prefix, start, coef)
+    grid_kernels.newton_sum(u, nodes, ratios, offsets, prefix, start, coef, out)
+    ref = grid_reference.newton_sum(u, nodes, ratios, offsets, prefix, start, coef)
     np.testing.assert_allclose(out, ref, rtol=1e-11, atol=1e-12 * np.abs(ref).max())
 
 

@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 from scipy import sparse as sp
 
-from ..solvers.sparse import _kernels
+from . import _kernels
 
 __all__ = ["LejaGrid", "leja_nodes", "pair_levels", "regular_indices", "block_indices", "adaptive_leja_grid",
            "AdaptiveLeja"]
@@ -238,7 +238,7 @@ class LejaGrid:
     def row_start(self) -> np.ndarray:
         """``(A,)``: the first entry where each index differs from the one
         before it (0 for the first): the products over the entries before it
-        are shared (:func:`mzpdf.solvers.sparse._kernels.mixture_sum`)."""
+        are shared (:func:`mzpdf.discretization._kernels.mixture_sum`)."""
         idx = self.indices
         out = np.zeros(idx.shape[0], dtype=np.int64)
         if idx.shape[0] > 1:

@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 from scipy import sparse as sp
 
-from .._numba import jit_parallel, prange
+from . import _kernels
 from .rules import _clenshaw_curtis
 
 __all__ = ["SPARSE_RULES", "SparseGrid", "regular_indices", "adaptive_grid", "AdaptiveResult"]
@@ -383,7 +383,7 @@ class SparseGrid:
             pad = np.zeros((self.ndim, tt.shape[0], width))
             for k, tb in enumerate(tables):
                 pad[k, :, : tb.shape[1]] = tb
-            _evaluate_kernel(pad, np.ascontiguousarray(np.column_stack(cols)), alpha, out[s: s + chunk])
+            _kernels.hierarchical_sum(pad, np.ascontiguousarray(np.column_stack(cols)), alpha, out[s: s + chunk])
         return out
 
     def marginal(self, values: np.ndarray, k: int, x: np.ndarray) -> np.ndarray:
@@ -406,23 +406,6 @@ class SparseGrid:
         d = x - mean
         cov = (d * wf[:, None]).T @ d / mass
         return mass, mean, cov
-
-
-@jit_parallel
-def _evaluate_kernel(tables, cols, alpha, out):
-    """out[i] = sum_p alpha[p] prod_k tables[k, i, cols[p, k]]."""
-    n_dim, n_eval, _ = tables.shape
-    n_pts = cols.shape[0]
-    for i in prange(n_eval):
-        acc = 0.0
-        for p in range(n_pts):
-            v = alpha[p]
-            for k in range(n_dim):
-                v *= tables[k, i, cols[p, k]]
-                if v == 0.0:
-                    break
-            acc += v
-        out[i] = acc
 
 
 # -- dimension-adaptive refinement -------------------------------------------------------

@@ -9,7 +9,7 @@ Its moments and marginals are closed sums over the atoms (the other
 factors of the kernel integrate to 1); its values at a Leja grid's points
 use the kernel's separability: one table per neuron over the grid's 1-D
 coordinates, and products shared between points with a common prefix
-(:func:`mzpdf.solvers.sparse._kernels.mixture_sum`).
+(:func:`mzpdf.discretization._kernels.mixture_sum`).
 
 The rule decides the accuracy: with gaussian noise the kernel is smooth in
 ``x`` and a Gauss-Hermite rule converges spectrally once it resolves the
@@ -31,8 +31,10 @@ from functools import cached_property
 
 import numpy as np
 
-from . import _kernels
+from ...discretization import _kernels as grid_kernels
 from ...discretization.leja import leja_nodes
+from . import _kernels
+from ._reference import log_kernel
 
 __all__ = ["Mixture", "laplace_sum", "log_noise"]
 
@@ -186,7 +188,7 @@ class Mixture:
             tables = np.empty((n_dim, width, cen.shape[0]))
             _kernels.fill_tables(ys, cen, scale, smooth, laplace, off, tables)
             part = np.empty(vidx.shape[0])
-            _kernels.mixture_sum(tables, local, start, np.ascontiguousarray(self.weights[lo: lo + _ATOM_CHUNK]), part)
+            grid_kernels.mixture_sum(tables, local, start, np.ascontiguousarray(self.weights[lo: lo + _ATOM_CHUNK]), part)
             total += part
         shift = np.sum(off[np.arange(n_dim)[None, :], local], axis=1)
         out = np.full(vidx.shape[0], -np.inf)
@@ -237,8 +239,6 @@ class Mixture:
 
     def _factor(self, k: int, x: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """``(len(x), hi - lo)``: neuron ``k``'s kernel factors of atoms ``lo:hi``."""
-        from ._reference import log_kernel
-
         return np.exp(log_kernel(x[:, None] - self.centres[None, lo:hi, k], float(self.noise.scale[k]),
                                  float(self._smooth[k]), self._laplace))
 
