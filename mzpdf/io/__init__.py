@@ -1,6 +1,11 @@
-"""Input and output: case files (TOML) and result files (HDF5)."""
-from .case import Case, apply_overrides, load_case, loads_case, parse_override
-from .hdf5 import SCHEMA_VERSION, describe, read_results, write_results
+"""Input and output: case files (TOML, ``case``), result files (HDF5,
+``hdf5``) and layer checkpoints (``checkpoint``). The submodules load on first
+use (PEP 562): reading a result file (``mzpdf info``) does not import the
+solvers that reading a case needs."""
+from .._lazy import lazy_exports
 
-__all__ = ["Case", "load_case", "loads_case", "parse_override", "apply_overrides",
-           "SCHEMA_VERSION", "write_results", "read_results", "describe"]
+_EXPORTS = {
+    "case": ("Case", "apply_overrides", "load_case", "loads_case", "parse_override"),
+    "hdf5": ("SCHEMA_VERSION", "describe", "read_results", "write_results"),
+}
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _EXPORTS)

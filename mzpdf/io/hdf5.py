@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
+from ..diagnostics import describe as describe_diagnostic
 from ..errors import ResultFileError
 from ..results import BackwardSummary, LayerSummary, MonteCarloLayer, MZSummary, Results
 from ._dimensions import attach_dimensions, is_index_scale
@@ -37,28 +38,6 @@ _DESCRIPTIONS = {
     "q0_stderr": "Monte Carlo standard error of q0",
     "pdf_stderr": "(N, m) standard error of the marginal density (sampling methods)",
 }
-
-_DIAGNOSTICS = {
-    "mass": "(L+1,) probability mass held by each layer's discretization",
-    "lost_mass": "(L+1,) probability mass cut off by each layer's box",
-    "duality_gap": "(L,) relative gap between forward and backward (Koopman) expectations per layer "
-                   "(NaN: not computed by method tt)",
-    "time_per_layer_s": "(L,) wall time of each layer's solve in seconds",
-    "backward_duality_gap": "relative gap between E[g(X_L)] computed forward and backward",
-    "samples": "number of Monte Carlo sample paths",
-    "q0_stderr": "Monte Carlo standard error of q0",
-    "mean_stderr": "Monte Carlo standard error of E[g(X_L)]",
-    "montecarlo_mean_stderr": "standard error of the Monte Carlo reference's E[g(X_L)]",
-    "warnings": "numerical-health warnings of the run, one per line (category: message)",
-    "tt_max_rank": "(L+1,) largest TT rank of each layer's pre-activation density (method tt)",
-    "tt_ranks": "(L+1, max width + 1) TT ranks r_0..r_N of each layer, padded with 0 (method tt)",
-    "cross_error": "(L+1,) a-posteriori relative L2 error of the cross approximation on 512 points drawn "
-                   "from the moment-matched gaussian (method tt)",
-    "rounding_error": "(L+1,) relative Frobenius error of each layer's final TT rounding (method tt)",
-    "evaluations": "(L+1,) density evaluations of each layer's cross approximation (method tt)",
-    "sweeps": "(L+1,) half-sweeps of each layer's cross approximation (method tt)",
-}
-
 
 def _dataset(group: h5py.Group, name: str, data, description: str | None = None) -> None:
     ds = group.create_dataset(name, data=data)
@@ -194,7 +173,7 @@ def _write(f: h5py.File, r: Results) -> None:
                 _dataset(g, name, np.asarray(value, dtype=np.float64), _ANALYSIS.get(name))
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
-        text = _DIAGNOSTICS.get(name, f"solver diagnostic {name!r}")
+        text = describe_diagnostic(name)
         if isinstance(value, str):
             diag.create_dataset(name, data=value, dtype=h5py.string_dtype()).attrs["description"] = text
         else:
@@ -418,6 +397,8 @@ def describe(path) -> str:
              f"written {attrs['created']} by mzpdf {attrs['mzpdf_version']} (schema {attrs['schema_version']})"]
     if r.method_reason:
         lines.append(f"method {r.method}: {r.method_reason}")
+    if r.resumed_from_layer:
+        lines.append(f"resumed from a checkpoint after layer {r.resumed_from_layer}")
     if not r.accepted:
         lines.append(f"NOT ACCEPTED: the run failed its own accuracy checks: {r.reason}")
     d = r.diagnostics

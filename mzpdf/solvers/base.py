@@ -1,19 +1,21 @@
 """The one interface every solution method implements.
 
-A method is a subclass of :class:`Solver` registered in :data:`SOLVERS`. The
-base class owns the bookkeeping every method shares, in the manner of SciPy's
-``OdeSolver``: the memory guard, progress, wall time, layer checkpoints and
-``--resume``, the observable's backward solve, the diagnostics of the run.
-A subclass says what it can take (:class:`Capabilities`, :meth:`check_case`),
-what it needs (:meth:`estimate_bytes`) and implements the method-specific
-pieces: :meth:`_propagate` (the forward solve, with checkpoint states),
-:meth:`_summarize` (the laws of every layer as :class:`LayerSummary`),
-:meth:`_law` (one layer's law as a :class:`Law`) and, where the method has
-them, :meth:`_pullback` and :meth:`_reduce`.
+A method is a subclass of :class:`Solver` registered in
+:data:`~mzpdf.solvers.registry.SOLVERS`. The base class owns the bookkeeping
+every method shares, in the manner of SciPy's ``OdeSolver``: the memory
+guard, progress, the layer loop with its timing, checkpoints and ``--resume``
+(:func:`mzpdf.solvers.march.march`), the diagnostics of the run. A subclass
+says what it can take (:class:`Capabilities`, :meth:`Solver.check_case`),
+what it needs (:meth:`Solver.estimate_bytes`) and implements the
+method-specific pieces: one layer step (:meth:`Solver._march` gives a
+:class:`~mzpdf.solvers.march.LayerMarch`; a sampling method
+:meth:`Solver._sample` instead), :meth:`Solver._summarize` (every layer's
+:class:`~mzpdf.results.LayerSummary`), :meth:`Solver._solution` (its
+immutable :class:`Solution`) and, where the method has them,
+:meth:`Solver._pullback` and :meth:`Solver._reduce`.
 
-A run gives a :class:`Solution`, the same for every method. Its
-``diagnostics`` keys each have one meaning (``DIAGNOSTICS``); a method adds
-its own extras under names of its own.
+A run gives a :class:`Solution`. Its ``diagnostics`` keys each have one
+meaning (:mod:`mzpdf.diagnostics`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from ..diagnostics import DIAGNOSTICS
 from ..errors import CaseError, MzpdfError
 from ..laws import Law, SummaryLaw
 from ..options import SolverOptions
@@ -36,21 +39,6 @@ __all__ = ["Capabilities", "CaseKeys", "DIAGNOSTICS", "JOINT_POINTS", "Solution"
 
 JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
 DEFAULT_MAX_LOST_MASS = 1e-3  # solver.max_lost_mass: a run cutting off more of any layer's law fails its checks
-
-# The diagnostics every method stores, each with one meaning.
-DIAGNOSTICS = {
-    "mass": "(L+1,) probability mass of each layer's discretized law before any normalization (1 for samples "
-            "inside the box)",
-    "lost_mass": "(L+1,) mass the discretization of each layer cut off (tails beyond the box, noise landing "
-                 "outside it); 0 where nothing is cut",
-    "duality_gap": "(L,) how far layer n's transfer operator N_n and Koopman operator K_n are from adjoint on one "
-                   "test function u: |<u, N_n p_n> - <K_n u, p_n>| relative to the pairing's size (grid: a random "
-                   "positive u, relative to |<u, N_n p_n>|; tt and sparse: u = q_{n+1}, the pulled-back observable, "
-                   "relative to |E g| + sd(g), NaN without an [observable]; not stored by montecarlo and qmc)",
-    "time_per_layer_s": "(L,) wall time of each layer's forward step (0 for a layer restored from a checkpoint "
-                        "keeps the time of the run that computed it)",
-}
-
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -217,7 +205,6 @@ class Solver:
     # solver.method = "auto" (mzpdf.solvers.auto): candidates by priority, lower first; None: only when named
     auto_priority: ClassVar[int | None] = None
     auto_description: ClassVar[str] = ""  # what the method gives, for the reason of an automatic choice
-    diagnostics: ClassVar[dict] = {}  # the method's own diagnostics beside DIAGNOSTICS: name -> meaning
 
     def __init__(self, case, executor=None):
         self.case = case
