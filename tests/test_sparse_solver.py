@@ -297,15 +297,20 @@ def test_laplace_layers_on_lattices_agree_with_a_converged_tensor_grid(seed):
     assert error < coarse_error <= max(coarse.diagnostics["error_estimate"])
 
 
-def test_laplace_lattice_layers_resume_to_the_same_numbers():
+def test_laplace_lattice_layers_resume_to_the_same_numbers(tmp_path):
     """A solve resumed from the first two layers' checkpoint states gives
     the uninterrupted solve's marginals bit for bit (every step is
     deterministic; the lattice law is rebuilt from its mixture)."""
+    from mzpdf.io.checkpoint import Checkpoint
+    from mzpdf.solvers.march import march
+
     net, law = _laplace_net(3, depth=3)
     solver = SparseSolver(Options(trapezoid_step=0.3))
-    states = []
-    full = solver.propagate(net, law, on_layer=lambda k, state: states.append(state))
-    resumed = solver.propagate(net, law, resume=states[:2])
+    checkpoint = Checkpoint(tmp_path / "ckpt", "laplace lattice")
+    full, fresh = march(solver.march(net, law), checkpoint=checkpoint)
+    (checkpoint.directory / "layer_003.npz").unlink()
+    resumed, restored = march(solver.march(net, law), checkpoint=checkpoint, resume=True)
+    assert (fresh, restored) == (0, 2)
     x = np.linspace(-2.0, 2.0, 41)
     for k in range(3):
         np.testing.assert_array_equal(resumed.laws[3].marginal([k], x[:, None]), full.laws[3].marginal([k], x[:, None]))

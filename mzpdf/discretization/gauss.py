@@ -12,7 +12,6 @@ merged; some weights are negative.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
 from math import comb
@@ -21,7 +20,7 @@ import numpy as np
 
 from .sparse_grid import regular_indices
 
-__all__ = ["GaussRule", "hermite_rule", "hermite_smolyak", "hermite_tensor", "laplace_rule"]
+__all__ = ["hermite_rule", "hermite_smolyak", "hermite_tensor", "laplace_rule"]
 
 
 @lru_cache(maxsize=64)
@@ -81,21 +80,3 @@ def hermite_tensor(dim: int, points: int) -> tuple[np.ndarray, np.ndarray]:
     weights = np.meshgrid(*([w] * dim), indexing="ij")
     return (np.stack(grids, axis=-1).reshape(-1, dim),
             np.prod(np.stack(weights, axis=-1).reshape(-1, dim), axis=1))
-
-
-@dataclass(frozen=True)
-class GaussRule:
-    """A standard-normal rule in any dimension: ``rule(dim) -> (points, weights)``.
-
-    kind : "tensor" (``points`` Gauss-Hermite nodes per axis, positive
-        weights) or "smolyak" (the Smolyak combination of ``level``).
-    """
-
-    kind: str
-    level: int = 3
-    points: int = 40
-
-    def __call__(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.kind == "tensor":
-            return hermite_tensor(dim, self.points)
-        return hermite_smolyak(dim, self.level)

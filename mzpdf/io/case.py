@@ -26,6 +26,8 @@ from ..solvers.montecarlo.options import MonteCarloOptions, MonteCarloReferenceO
 from ..solvers import SOLVERS, CaseKeys
 from ..solvers.auto import choose_method
 from ..solvers.base import DEFAULT_MAX_LOST_MASS
+from ..tails import make_tails
+from ..theory.analysis import AnalysisSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -341,8 +343,6 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
     if obs is not None:
         obs = dict(obs)
         raw_points = obs.pop("points", None)
-        from ..tails import make_tails
-
         tails = make_tails(obs.pop("thresholds", None), obs.pop("quantiles", None), "observable")
         if tails is not None and "kind" not in obs:
             raise CaseError("observable.kind", f"is required with {tails.key}: the exceedance probabilities "
@@ -363,8 +363,6 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
     analysis = None
     analysis_table = _section(table, "analysis")
     if analysis_table is not None:
-        from ..theory.analysis import AnalysisSpec
-
         analysis = AnalysisSpec.from_table(analysis_table, table["network"], list(network.widths))
 
     mc = _section(table, "montecarlo")

@@ -1,4 +1,6 @@
-"""Exact Mori-Zwanzig equations of a network on tensor grids (SPEC 4).
+"""Exact Mori-Zwanzig equations of a network (SPEC 4), whatever method
+solved it: :class:`MoriZwanzig` holds the kernels a method assembled
+(``solvers/<method>/mz.py``) and answers what they say about memory.
 
 With projections ``P_n = E_n R_n`` (see :mod:`mzpdf.mz.projections`) and
 reduced densities ``r_n = R_n p_n``, the forward equation is
@@ -9,9 +11,9 @@ reduced densities ``r_n = R_n p_n``, the forward equation is
 
 where ``K[n, n]`` is the streaming (Markovian) operator and ``K[n, k]`` for
 ``k < n`` the memory kernel of lag ``n - k``; ``f_n`` (the noise term, lag n)
-carries the part of the input the projection does not see. Every kernel is
-computed from the full operators by pushing the columns of ``E_k`` through the
-orthogonal dynamics, all sources of a layer in one blocked matrix product.
+carries the part of the input the projection does not see. A method computes
+every kernel from its full layer operators by pushing the columns of ``E_k``
+through the orthogonal dynamics.
 
 The observable equation uses the adjoint kernels ``H_n^-1 K[j-1, n]^T H_j``
 (``H`` the reduced pairing) and its own noise term

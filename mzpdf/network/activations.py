@@ -14,6 +14,7 @@ import numpy as np
 from .. import _special as special
 from .._registry import Registry
 from .._validate import number
+from ..errors import CaseError
 
 __all__ = ["Activation", "ACTIVATIONS", "make_activation"]
 
@@ -143,8 +144,6 @@ def make_activation(name: str, key: str = "activation", **params) -> Activation:
     CaseError
         For an unknown name, or a parameter the activation does not take.
     """
-    from ..errors import CaseError
-
     factory = ACTIVATIONS.get(name, key)
     try:
         return factory(**params)

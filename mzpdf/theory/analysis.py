@@ -25,6 +25,9 @@ import numpy as np
 
 from .._validate import integer
 from ..errors import CaseError
+from .distances import cutoff, distances_1d
+from .lyapunov import lyapunov_exponents
+from .meanfield import MeanField, critical_sigma_w
 
 __all__ = ["AnalysisSpec", "run_analysis"]
 
@@ -73,8 +76,6 @@ class AnalysisSpec:
 
 
 def _mean_field(case, forward) -> dict:
-    from .meanfield import MeanField, critical_sigma_w
-
     r = case.table["network"]["random"]
     noise = r.get("noise") or {}
     std = float(noise.get("std", 0.0)) if noise.get("kind", "gaussian") == "gaussian" else 0.0
@@ -102,8 +103,6 @@ def _mean_field(case, forward) -> dict:
 
 
 def _distances(spec, marginal, boxes, depth: int, widths) -> dict:
-    from .distances import cutoff, distances_1d
-
     tv, hel, kl = (np.full(depth + 1, np.nan) for _ in range(3))
     for n in range(depth + 1):
         ref = depth if spec.distances == "last" else n - 1
@@ -133,8 +132,6 @@ def run_analysis(case, solution) -> dict:
     if spec.mean_field:
         out.update(_mean_field(case, forward))
     if spec.lyapunov:
-        from .lyapunov import lyapunov_exponents
-
         res = lyapunov_exponents(case.network, case.input, k=spec.lyapunov, samples=spec.lyapunov_samples,
                                  seed=case.seed)
         out["lyapunov"], out["lyapunov_stderr"] = res["exponents"], res["stderr"]

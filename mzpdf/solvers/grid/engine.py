@@ -24,6 +24,7 @@ from .options import GridOptions
 from ..march import LayerMarch, march, network_steps
 from . import _kernels
 from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
+from .cuda import cuda_status
 
 __all__ = ["GridSolver", "GridMarch", "ForwardSolution", "BackwardSolution", "TAIL_WITH_THRESHOLDS", "grid_bytes",
            "threshold_tail"]
@@ -282,7 +283,7 @@ class GridSolver:
     Parameters
     ----------
     options : GridOptions, optional
-        Defaults of :class:`mzpdf.options.GridOptions` where omitted;
+        Defaults of :class:`mzpdf.solvers.grid.options.GridOptions` where omitted;
         keyword arguments override single options (``GridSolver(nodes=48)``).
     """
 
@@ -295,8 +296,6 @@ class GridSolver:
         self.backend = backend
         self.backend_note = backend
         if backend == "cuda":
-            from .cuda import cuda_status
-
             usable, reason = cuda_status()
             if not usable:
                 warnings.warn(f"solver.backend = 'cuda': {reason}; running on the CPU", BackendWarning, stacklevel=2)

@@ -7,6 +7,7 @@ from typing import ClassVar
 from ..._validate import integer, real_array
 from ...errors import CaseError
 from ...options import SolverOptions, is_auto, tail_option
+from ...discretization.rules import RULES
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ class GridOptions(SolverOptions):
     def __post_init__(self):
         k = self.key
         object.__setattr__(self, "nodes", integer(self.nodes, f"{k}.nodes", 2))
-        from ...discretization.rules import RULES
-
         RULES.get(self.rule, f"{k}.rule")
         if not is_auto(self.domain):
             dom = real_array(self.domain, f"{k}.domain", 1, (2,))

@@ -29,6 +29,7 @@ from ...errors import SingularDensityError
 from ...network.network import Layer
 from ...options import is_auto
 from . import _kernels
+from .cuda import pair_sum
 
 __all__ = ["GridTransition", "TransferOperator", "KoopmanOperator", "assemble_transition"]
 
@@ -129,8 +130,6 @@ class GridTransition:
         """``out_i = sum_j K_ij coeffs_j``, (target.size,)."""
         coeffs = np.ascontiguousarray(coeffs, dtype=np.float64)
         if self.algorithm == "cuda":
-            from .cuda import pair_sum
-
             return pair_sum(self.layer.noise.code, self.layer.noise.scale, self.target.points, self.mapped, coeffs)
         if self.algorithm == "windowed":
             lo, hi = self.windows
@@ -149,8 +148,6 @@ class GridTransition:
         """``out_j = sum_i K_ij zvalues_i``, (J,)."""
         zvalues = np.ascontiguousarray(zvalues, dtype=np.float64).reshape(-1)
         if self.algorithm == "cuda":
-            from .cuda import pair_sum
-
             return pair_sum(self.layer.noise.code, self.layer.noise.scale, self.mapped, self.target.points, zvalues)
         if self.algorithm == "windowed":
             lo, hi = self.windows

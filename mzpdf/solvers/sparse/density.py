@@ -30,9 +30,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .rules import Rule
+from .rules import AtomRule
 from ...discretization.leja import LejaGrid
 from .transfer import Mixture, laplace_sum, log_noise
+from .rules import gauss_rule
 
 __all__ = ["LogDensity", "LatticeDensity", "InputDensity", "KernelDensity", "MarginalReference", "GaussianReference"]
 
@@ -118,7 +119,7 @@ class _Gaussian:
         """Mass (1), mean and covariance."""
         return 1.0, self.mean.copy(), self.cov.copy()
 
-    def expect_map(self, fn, rule: Rule) -> tuple[float, np.ndarray, np.ndarray]:
+    def expect_map(self, fn, rule: AtomRule) -> tuple[float, np.ndarray, np.ndarray]:
         """Mass, mean and covariance of ``fn(X)`` by ``rule``."""
         x, w = self.atoms(rule)
         y = fn(x)
@@ -126,7 +127,7 @@ class _Gaussian:
         d = y - mean
         return 1.0, mean, (d * w[:, None]).T @ d
 
-    def atoms(self, rule: Rule) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - interface
+    def atoms(self, rule: AtomRule) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -181,7 +182,7 @@ class LogDensity(_Gaussian):
         u = (x - self.mean) / self.sd
         return self._h(u) + self.reference.log(x) - self.logz
 
-    def _rule_values(self, rule: Rule):
+    def _rule_values(self, rule: AtomRule):
         """Points of ``rule`` in neuron and standardized coordinates and
         ``h`` there, untilted, plus ``log(reference / N(m, C))`` (cached per rule)."""
         key = id(rule)
@@ -196,7 +197,7 @@ class LogDensity(_Gaussian):
             self._cache[key] = (rule, x, u, h)
         return self._cache[key][1:]
 
-    def atoms(self, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
+    def atoms(self, rule: AtomRule) -> tuple[np.ndarray, np.ndarray]:
         """Points ``x`` and positive weights (summing to 1) with
         ``E_p[f] ~ w @ f(x)``: the rule's weights times ``p / N(m, C)``."""
         x, u, h = self._rule_values(rule)
@@ -204,7 +205,7 @@ class LogDensity(_Gaussian):
         w = np.exp(logw - logw.max())
         return x, w / w.sum()
 
-    def fit_moments(self, rule: Rule, tilt: bool = True) -> float:
+    def fit_moments(self, rule: AtomRule, tilt: bool = True) -> float:
         """Tilt (unless ``tilt`` is False) and normalize the law so that, by
         ``rule``, its mass is 1 and its mean and covariance are ``self.mean``,
         ``self.cov``; returns the interpolant's mass before (1 for an exact
@@ -371,7 +372,7 @@ class LatticeDensity(_Gaussian):
             self.steps[key] = taken
         return self._lattices[key]
 
-    def atoms(self, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
+    def atoms(self, rule: AtomRule) -> tuple[np.ndarray, np.ndarray]:
         """A trapezoid rule: the lattice of its step (class doc); any other
         rule: its points in whitened coordinates, weighted by the mixture's
         density over the gaussian with the law's moments (a direct sum)."""
@@ -403,8 +404,6 @@ def conditional_marginal(law, keep: list[int], xs: np.ndarray, points: int = 24)
     """Density of the neurons ``keep`` at ``xs`` ``(P, len(keep))`` by a
     tensor Gauss-Hermite rule (``points`` per neuron, pruned) over the other
     neurons around their conditional gaussian (from the law's moments)."""
-    from .rules import gauss_rule
-
     rest = [k for k in range(law.dim) if k not in keep]
     if not rest:
         return law.pdf(xs)
@@ -442,7 +441,7 @@ class InputDensity(_Gaussian):
     def log_pdf(self, x):
         return np.log(np.maximum(self.input_law.pdf(np.atleast_2d(x)), 1e-300))
 
-    def atoms(self, rule: Rule):
+    def atoms(self, rule: AtomRule):
         xs, ws = [], []
         for weight, m, c in self._parts:
             xs.append(m + rule.points @ np.linalg.cholesky(c).T)
@@ -480,7 +479,7 @@ class KernelDensity(_Gaussian):
     def log_pdf(self, x):
         return np.sum(log_noise(self.noise, np.atleast_2d(x) - self.centre), axis=1)
 
-    def atoms(self, rule: Rule):
+    def atoms(self, rule: AtomRule):
         x = self.mean + rule.points @ self.chol.T
         logw = np.log(rule.weights) + self.log_pdf(x) - self.lognorm + 0.5 * np.sum(rule.points ** 2, axis=1)
         w = np.exp(logw - logw.max())

@@ -1,6 +1,6 @@
 """Densities through layers of 2-10 neurons on sparse grids (SPEC 3.2).
 
-``[solver] method = "sparse"`` (options in :class:`mzpdf.options.SparseGridOptions`).
+``[solver] method = "sparse"`` (options in :class:`mzpdf.solvers.sparse.options.SparseGridOptions`).
 
 One layer ``n -> n + 1`` (transition ``y = G(x) + xi``: a layer, or a run of
 noiseless layers and the noisy one after it):
@@ -70,7 +70,7 @@ from typing import Callable
 import numpy as np
 
 from ...discretization.sparse_grid import SparseGrid, adaptive_grid
-from ...errors import CaseError, MassLossWarning, NumericalHealthWarning
+from ...errors import MassLossWarning, NumericalHealthWarning
 from ...network import InputLaw, Network
 from ...options import is_auto
 from .options import SparseGridOptions as SparseOptions
@@ -78,11 +78,11 @@ from ..._threads import one_blas_thread
 from ...results import DualPairing
 from ..march import LayerMarch, march, network_steps
 from .density import InputDensity, KernelDensity, LatticeDensity, LogDensity, MarginalReference
-from .rules import Rule, gauss_rule, noise_rule, sobol_rule, trapezoid_rule
+from .rules import AtomRule, gauss_rule, noise_rule, sobol_rule, trapezoid_rule
 from ...discretization.leja import LejaGrid, adaptive_leja_grid
 from .transfer import Mixture
 
-__all__ = ["GridFunction", "LogDensity", "PushForward", "SparseBackward", "SparseOptions", "SparseSolver",
+__all__ = ["LejaFunction", "LogDensity", "PushForward", "SparseBackward", "SparseOptions", "SparseSolver",
            "SparseForward", "check_case"]
 
 _CHUNK = 256  # points per vectorized block of the Koopman steps
@@ -195,20 +195,20 @@ class SparseForward:
 
 class SparseSolver:
     """Forward (and backward) solves on sparse grids; ``options`` is a
-    :class:`mzpdf.options.SparseGridOptions`."""
+    :class:`mzpdf.solvers.sparse.options.SparseGridOptions`."""
 
     def __init__(self, options: SparseOptions | None = None):
         self.options = options or SparseOptions()
 
     # -- rules ------------------------------------------------------------------------------------
-    def moment_rule(self, law) -> Rule:
+    def moment_rule(self, law) -> AtomRule:
         """The rule behind the tilt and the expectations of ``law``: the
         transition rule of its own noise kind at spread 1 (a Laplace layer's
         law has the kernel's sharp features: Gauss-Hermite rules would
         misplace its moments)."""
         return self.transition_rule(law.dim, getattr(law, "noise_kind", "gaussian"), 1.0)
 
-    def transition_rule(self, dim: int, noise_kind: str, spread: float) -> Rule:
+    def transition_rule(self, dim: int, noise_kind: str, spread: float) -> AtomRule:
         """The rule for the atoms of a law of ``dim`` neurons feeding a
         layer with noise of ``noise_kind``; ``spread``: max_k sd(G_k(X)) / noise scale_k."""
         opt = self.options
@@ -392,8 +392,8 @@ class SparseSolver:
         opt = self.options
         laws, net = solution.laws, solution.network
         if any(isinstance(law, PushForward) for law in laws):
-            raise CaseError("observable", "is not computed by solver.method = 'sparse' on a network with noiseless "
-                            "layers (use solver.method = 'grid')", getattr(observable, "kind", None))
+            raise ValueError("the sparse backward solve needs every layer's law: not on a network with noiseless "
+                             "layers (the grid pulls back observables there)")
         L = net.depth
         x, w = laws[L].atoms(self.moment_rule(laws[L]))
         gx = np.asarray(observable(x), dtype=np.float64)
@@ -423,7 +423,7 @@ class SparseSolver:
             else:
                 grid = SparseGrid.regular(box, level, "cc")
                 values = q_at(grid.points)
-            functions[n] = GridFunction(law, grid, values, R, step)
+            functions[n] = LejaFunction(law, grid, values, R, step)
         q0 = None
         if points is not None:
             points = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -448,7 +448,7 @@ class SparseSolver:
         return out
 
 
-class GridFunction:
+class LejaFunction:
     """A function of one layer's neurons by its values on a Clenshaw-Curtis
     sparse grid over ``[-R, R]^N`` in that layer's whitened coordinates;
     beyond the box, by ``outside`` (the Koopman step from the next layer's
@@ -481,7 +481,7 @@ class SparseBackward(DualPairing):
     """Result of :meth:`SparseSolver.pullback`.
 
     functions : list
-        ``q_n = E[g(X_L) | X_n]`` for n = 0..L: :class:`GridFunction` for
+        ``q_n = E[g(X_L) | X_n]`` for n = 0..L: :class:`LejaFunction` for
         n < L (``None`` at n = 0 for a point input), ``g`` itself at n = L.
     points, q0 : arrays or None
         ``q_0`` at ``points`` (P, N_0), from ``q_1`` by one Koopman step.

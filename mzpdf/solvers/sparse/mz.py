@@ -71,6 +71,9 @@ from ...mz.bounds import canonical_correlations, dobrushin_coefficient
 from ...mz.norms import KeptNodalL1
 from ...mz.reduction import MoriZwanzig
 from ...mz.spec import ProjectionSpec
+from ...discretization.leja import newton_basis
+from .rules import gauss_rule, sobol_rule
+from .transfer import log_noise
 
 __all__ = ["reduce_sparse", "SparseChorinLayer", "KEPT_NODES"]
 
@@ -101,8 +104,6 @@ def _kernel(noise, y: np.ndarray, centres: np.ndarray, neurons) -> np.ndarray:
     (``y`` and ``centres`` hold the listed neurons' columns only). Gaussian
     noise: one product ``y . c`` (centred, scaled) and one exponential per
     entry."""
-    from .transfer import log_noise
-
     neurons = list(neurons)
     if noise.kind == "gaussian":
         s = noise.scale[neurons]
@@ -198,8 +199,6 @@ class _Layer:
         """``E_n`` as a discrete measure (module doc): points ``(kd B, N)``
         (``B`` per kept node, node by node) and their weights per unit of
         ``a_t``, ``(kd B,)``: ``w_t omega_tb nu(x~_tb) / Z_t``."""
-        from .rules import gauss_rule, sobol_rule
-
         law, keep, drop = self.law, list(self.keep), list(self.drop)
         t = self.kept_grid.points
         w_t = self.kept_grid.weights
@@ -240,8 +239,6 @@ class _Layer:
         """``(P, grid size)``: the interpolant of nodal values at the points
         ``x``, at the clipped standardized coordinates the law evaluates its
         log-density (``I_n``)."""
-        from ...discretization.leja import newton_basis
-
         law, grid = self.law, self.law.grid
         u = (np.atleast_2d(x) - law.mean) / law.sd
         rad = np.sqrt(np.maximum(np.einsum("pi,ij,pj->p", u, law.corr_inv, u), 1e-300))

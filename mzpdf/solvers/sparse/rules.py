@@ -30,17 +30,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 import numpy as np
 
-__all__ = ["Rule", "gauss_rule", "trapezoid_rule", "sobol_rule", "noise_rule"]
+from ...discretization.gauss import hermite_smolyak
+
+__all__ = ["AtomRule", "gauss_rule", "trapezoid_rule", "sobol_rule", "noise_rule"]
 
 _PRUNE = 1e-14  # product weights below this share of the largest are dropped from tensor rules
 SOBOL_SEED = 20260  # the scrambling of every Sobol rule (results are deterministic)
 
 
 @dataclass(frozen=True, eq=False)
-class Rule:
+class AtomRule:
     """``E[f(V)] ~ weights @ f(points)``, V ~ N(0, I_N); positive weights summing to 1.
 
-    coarse : Rule or None
+    coarse : AtomRule or None
         The companion rule behind error estimates (module doc).
     richardson : bool
         The companion is the half-resolution sub-lattice of a trapezoid
@@ -54,7 +56,7 @@ class Rule:
     points: np.ndarray
     weights: np.ndarray
     kind: str
-    coarse: "Rule | None" = None
+    coarse: "AtomRule | None" = None
     richardson: bool = False
     step: float = 0.0
 
@@ -64,7 +66,7 @@ class Rule:
 
 
 @lru_cache(maxsize=32)
-def gauss_rule(dim: int, m: int, companion: bool = True) -> Rule:
+def gauss_rule(dim: int, m: int, companion: bool = True) -> AtomRule:
     t, w = np.polynomial.hermite_e.hermegauss(m)
     w = w / w.sum()
     keep_1d = w > _PRUNE * w.max()
@@ -75,11 +77,11 @@ def gauss_rule(dim: int, m: int, companion: bool = True) -> Rule:
     keep = logw >= logw.max() + np.log(_PRUNE)
     pts, wts = t[idx[keep]], np.exp(logw[keep])
     coarse = gauss_rule(dim, int(np.ceil(0.75 * m)), False) if companion else None
-    return Rule(np.ascontiguousarray(pts), wts / wts.sum(), "gauss", coarse)
+    return AtomRule(np.ascontiguousarray(pts), wts / wts.sum(), "gauss", coarse)
 
 
 @lru_cache(maxsize=16)
-def trapezoid_rule(dim: int, h: float, radius: float) -> Rule:
+def trapezoid_rule(dim: int, h: float, radius: float) -> AtomRule:
     n = int(np.floor(radius / (2.0 * h))) * 2  # even, so that the sub-lattice 2hZ^N is centred too
     axis = np.arange(-n, n + 1)
     grids = np.meshgrid(*([axis] * dim), indexing="ij")
@@ -89,12 +91,12 @@ def trapezoid_rule(dim: int, h: float, radius: float) -> Rule:
     idx, r2 = idx[inside], r2[inside]
     w = np.exp(-0.5 * r2)
     even = np.all(idx % 2 == 0, axis=1)
-    coarse = Rule(np.ascontiguousarray(h * idx[even]), w[even] / w[even].sum(), "trapezoid", step=2.0 * h)
-    return Rule(np.ascontiguousarray(h * idx.astype(np.float64)), w / w.sum(), "trapezoid", coarse, True, h)
+    coarse = AtomRule(np.ascontiguousarray(h * idx[even]), w[even] / w[even].sum(), "trapezoid", step=2.0 * h)
+    return AtomRule(np.ascontiguousarray(h * idx.astype(np.float64)), w / w.sum(), "trapezoid", coarse, True, h)
 
 
 @lru_cache(maxsize=16)
-def sobol_rule(dim: int, log2_points: int) -> Rule:
+def sobol_rule(dim: int, log2_points: int) -> AtomRule:
     """``2^log2_points`` points: ``2^(log2_points - 1)`` Sobol points and their mirror images."""
     from scipy.special import ndtri
     from scipy.stats import qmc
@@ -104,8 +106,8 @@ def sobol_rule(dim: int, log2_points: int) -> Rule:
     half = base.shape[0] // 2
     coarse = np.concatenate([base[:half], -base[:half]])
     pts = np.concatenate([base, -base])
-    return Rule(np.ascontiguousarray(pts), np.full(pts.shape[0], 1.0 / pts.shape[0]), "sobol",
-                Rule(np.ascontiguousarray(coarse), np.full(coarse.shape[0], 1.0 / coarse.shape[0]), "sobol"))
+    return AtomRule(np.ascontiguousarray(pts), np.full(pts.shape[0], 1.0 / pts.shape[0]), "sobol",
+                AtomRule(np.ascontiguousarray(coarse), np.full(coarse.shape[0], 1.0 / coarse.shape[0]), "sobol"))
 
 
 def noise_rule(noise, level: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +116,6 @@ def noise_rule(noise, level: int) -> tuple[np.ndarray, np.ndarray]:
     (:func:`mzpdf.discretization.gauss.hermite_smolyak`: Gauss-Hermite for
     gaussian noise, split Gauss-Laguerre for laplace noise, exact on each
     side of its kink), scaled by the per-neuron scale."""
-    from ...discretization.hermite import hermite_smolyak
-
     family = {"gaussian": "hermite", "laplace": "laplace"}.get(noise.kind)
     if family is None:
         raise ValueError(f"no rule for noise kind {noise.kind!r}")

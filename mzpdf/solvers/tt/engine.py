@@ -29,7 +29,7 @@ they are stepped by quadrature in the layer's own coordinates
 layer after it (one map ``G``, :meth:`mzpdf.network.Network.collapsed`, as
 on the grid): the layers inside the run get the moments of ``G``'s partial
 maps by the same quadrature (``TTForward.pushforwards``) and no density.
-What the method cannot do is refused up front (:func:`check_network`): a
+What the method cannot do is refused up front (:func:`unsupported`): a
 noiseless last layer, rank-deficient weights of a square or narrowing dense
 layer, widening, residual or noiseless layers of too many inputs; and
 (:meth:`mzpdf.solvers.tt.plugin.TT._unresolvable`) dense layers whose
@@ -45,7 +45,7 @@ import numpy as np
 
 from ... import _special as special
 from ...discretization.rules import make_rule
-from ...errors import CaseError, MassLossWarning, NumericalHealthWarning, TTTruncationWarning
+from ...errors import MassLossWarning, NumericalHealthWarning, TTTruncationWarning
 from ...network import ComposedLayer, InputLaw, Network
 from ...discretization.cross import cross
 from ...discretization.tensor_train import TTFunction
@@ -54,43 +54,50 @@ from .backward import pullback
 from .laws import WEIGHT_FLOOR, InputXLaw, NoisyXLaw, StepFrame, XLaw, pushforward_moments, typical_indices
 from .quadrature import (MAX_QUADRATURE_DIM, TrainXLaw, is_quadrature_layer, quadrature_frame, quadrature_step)
 
-__all__ = ["TTSolver", "TTForward", "StepFrame", "check_network"]
+__all__ = ["TTSolver", "TTForward", "StepFrame", "check_network", "unsupported"]
 
 CROSS_ERROR_FACTOR = 100.0  # a cross error estimate above this many solver.tol fails the run's accuracy checks
 _MASS_LOSS_FACTOR = 100.0  # as in the grid solver: warn when lost mass > 100 x tail per neuron
 
 
-def check_network(network: Network, keys=None) -> None:
-    """Raise a CaseError naming the layer entry (``keys[n]``, default
-    ``network.layers[n]``) that the TT method cannot handle."""
+def unsupported(network: Network) -> tuple | None:
+    """The first layer of ``network`` the TT method cannot take:
+    ``(n, part, rule, value)`` with ``part`` the layer's ``kind``, ``noise``
+    or ``weights``, or None."""
     composed = {start for start, stop in network.segments() if stop - start > 1}  # first layers of noiseless runs
     for n, layer in enumerate(network):
-        where = keys[n] if keys is not None else f"network.layers[{n}]"
         if layer.kind not in ("dense", "residual"):
-            raise CaseError(f"{where}.kind", "must be 'dense' or 'residual' with solver.method = 'tt'", layer.kind)
+            return n, "kind", "must be 'dense' or 'residual'", layer.kind
         if layer.noise.is_deterministic and n == network.depth - 1:
-            raise CaseError(f"{where}.noise", f"must not be 'none' on the last layer with solver.method = 'tt': "
-                            f"X_{n + 1} is a map of X_{n} with no density on its {layer.n_out} neurons (give the "
-                            "output layer noise, or use solver.method = 'qmc', which gives the moments of a "
-                            "noiseless output)", "none")
+            return (n, "noise", f"must not be 'none' on the last layer: X_{n + 1} is a map of X_{n} with no density "
+                    f"on its {layer.n_out} neurons (give the output layer noise, or use qmc, which gives the "
+                    "moments of a noiseless output)", "none")
         if n in composed and layer.n_in > MAX_QUADRATURE_DIM:
-            raise CaseError(f"{where}.weights", f"must have at most {MAX_QUADRATURE_DIM} inputs for a noiseless "
-                            "layer with solver.method = 'tt' (a run of noiseless layers and the noisy layer after "
-                            "it is one map, stepped by quadrature over the full grid of its inputs, m^n_in nodes)",
-                            list(layer.weights.shape))
+            return (n, "weights", f"must have at most {MAX_QUADRATURE_DIM} inputs for a noiseless layer (a run of "
+                    "noiseless layers and the noisy layer after it is one map, stepped by quadrature over the full "
+                    "grid of its inputs, m^n_in nodes)", list(layer.weights.shape))
         if layer.noise.is_deterministic or any(a < n < b for a, b in network.segments()):
             continue  # inside a composed map: stepped with it
         if is_quadrature_layer(layer):
             if layer.n_in > MAX_QUADRATURE_DIM:
                 what = "a residual" if layer.kind == "residual" else "a widening"
-                raise CaseError(f"{where}.weights", f"must have at most {MAX_QUADRATURE_DIM} inputs for {what} layer "
-                                f"with solver.method = 'tt' (it is stepped by quadrature over the full grid of its "
-                                f"inputs, m^n_in nodes)", list(layer.weights.shape))
+                return (n, "weights", f"must have at most {MAX_QUADRATURE_DIM} inputs for {what} layer (it is "
+                        "stepped by quadrature over the full grid of its inputs, m^n_in nodes)",
+                        list(layer.weights.shape))
             continue
         s = np.linalg.svd(layer.weights, compute_uv=False)
         if s[-1] <= 1e-12 * s[0]:
-            raise CaseError(f"{where}.weights", "must have full row rank with solver.method = 'tt' (the density "
-                                                "of W x + b is singular)", f"condition number {s[0] / max(s[-1], 1e-300):.3g}")
+            return (n, "weights", "must have full row rank (the density of W x + b is singular)",
+                    f"condition number {s[0] / max(s[-1], 1e-300):.3g}")
+    return None
+
+
+def check_network(network: Network) -> None:
+    """Raise a ValueError saying which layer the TT method cannot take."""
+    problem = unsupported(network)
+    if problem is not None:
+        n, part, rule, value = problem
+        raise ValueError(f"layer {n}'s {part} {rule}, got {value!r}")
 
 
 def feature_widths(cov_u: np.ndarray, layer, n_out: int) -> np.ndarray:
@@ -209,12 +216,12 @@ class TTSolver:
         duality gap of every layer: see :mod:`mzpdf.solvers.tt.backward`. Not for a
         net with widening or residual layers (stepped by quadrature: the
         backward solve works in pre-activation coordinates), which raises
-        a CaseError naming ``observable``."""
+        a ValueError."""
         quadrature = [n for n, layer in enumerate(solution.network) if is_quadrature_layer(layer)]
         if quadrature:
-            raise CaseError("observable", "is not computed by solver.method = 'tt' for a net with widening or residual "
-                            f"layers (network.layers[{quadrature[0]}]; methods that take it: grid, qmc, sparse)",
-                            "backward solve")
+            raise ValueError(f"the TT backward solve works in pre-activation coordinates: not on a net with "
+                             f"widening or residual layers (layer {quadrature[0]}; grid, qmc and sparse pull back "
+                             "observables there)")
 
         return pullback(self, solution, observable, points, progress)
 

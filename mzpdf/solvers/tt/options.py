@@ -7,6 +7,7 @@ from typing import ClassVar
 from ..._validate import integer, number
 from ...errors import CaseError
 from ...options import SolverOptions, tail_option
+from ...discretization.rules import RULES
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,6 @@ class TTOptions(SolverOptions):
     def __post_init__(self):
         k = self.key
         object.__setattr__(self, "nodes", integer(self.nodes, f"{k}.nodes", 4))
-        from ...discretization.rules import RULES
-
         RULES.get(self.rule, f"{k}.rule")
         tol = number(self.tol, f"{k}.tol", 0.0)
         if tol >= 1.0:

@@ -5,12 +5,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import CaseError
 from ...laws import AtomLaw, FunctionLaw, MomentLaw
 from ...results import BackwardSummary, LayerSummary, atom_summary
 from ..base import JOINT_POINTS, Capabilities, Solution, Solver, noiseless_problem
 from ..registry import SOLVERS
-from .engine import CROSS_ERROR_FACTOR, TTSolver, check_network, predicted_nodes
+from .engine import CROSS_ERROR_FACTOR, TTSolver, predicted_nodes, unsupported
 from .mz import reduce_tt
 from .options import TTOptions
 from .quadrature import is_quadrature_layer
@@ -38,19 +37,11 @@ class TT(Solver):
         problem = noiseless_problem(cls.name, case, keys)
         if problem is not None:
             return problem
-        spec = keys.network_spec
-        try:
-            if "layers" in spec:
-                check_network(case.network, [f"network.layers[{n}]" for n in range(case.network.depth)])
-            else:  # the keys a user of network.random / network.file would change
-                where = "network.random" if "random" in spec else "network"
-                try:
-                    check_network(case.network, [where] * case.network.depth)
-                except CaseError as err:
-                    key = err.key.replace(f"{where}.weights", keys.layer(0)).replace(f"{where}.noise", keys.noise(0))
-                    raise CaseError(key, err.rule, err.value) from None
-        except CaseError as err:
-            return err.key, err.rule, err.value
+        found = unsupported(case.network)
+        if found is not None:
+            n, part, rule, value = found
+            key = {"kind": keys.kind, "noise": keys.noise, "weights": keys.shape}[part](n)
+            return key, f"{rule} with solver.method = 'tt'", value
         refused = cls._unresolvable(case, keys)
         if refused is not None:
             return refused
