@@ -97,3 +97,36 @@ def test_every_example_case_is_described():
     listing = (ROOT / "cases" / "README.md").read_text()
     missing = [p.name for p in sorted((ROOT / "cases").glob("*.toml")) if f"`{p.name}" not in listing]
     assert not missing, f"cases/README.md does not describe {missing}"
+
+
+def _architecture_tree() -> set[str]:
+    """The modules that docs/architecture.md's "The tree" block lists, as paths."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("## The tree", 1)[1].split("```", 2)[1]
+    stack: list[str] = []
+    listed = set()
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        depth = (len(line) - len(line.lstrip())) // 2
+        names = []
+        for token in line.split():
+            if not (token.endswith(".py") or token.endswith("/")):
+                break
+            names.append(token)
+        del stack[depth:]
+        for name in names:
+            if name.endswith("/"):
+                stack.append(name.rstrip("/"))
+            else:
+                listed.add("/".join(stack + [name]))
+    return listed
+
+
+def test_the_architecture_tree_lists_every_module():
+    """docs/architecture.md's tree names every module of the package (a
+    package's ``__init__.py`` aside) and nothing that is not there."""
+    on_disk = {str(p.relative_to(ROOT)) for p in (ROOT / "mzpdf").rglob("*.py")
+               if p.name != "__init__.py" or p.parent.name == "mzpdf"}
+    listed = _architecture_tree()
+    assert listed == on_disk, (sorted(on_disk - listed), sorted(listed - on_disk))
