@@ -15,7 +15,6 @@ from .errors import MzpdfWarning
 from .results import BackwardSummary, Results
 from .solvers import SOLVERS
 from .solvers.base import case_points
-from .solvers.montecarlo.plugin import sample
 from .theory.analysis import run_analysis
 
 __all__ = ["run"]
@@ -69,7 +68,8 @@ def _run(case, progress: bool, checkpoint, resume: bool, executor=None) -> Resul
     if case.projection is not None:
         mz = solver.reduce(solution, progress)
     if case.montecarlo is not None and solver.capabilities.densities:  # a sampling reference beside densities
-        mc, q0, mc_stderr = sample(case, case.montecarlo, [layer.marginal_x for layer in solution.forward])
+        reference = SOLVERS.get(case.montecarlo.method)  # the method the [montecarlo] section's options are of
+        mc, q0, mc_stderr = reference.reference(case, [layer.marginal_x for layer in solution.forward])
         mc_layers = mc.layers
         if case.observable is not None:
             mc_backward = BackwardSummary(case_points(case), q0, float(mc.g_mean))

@@ -28,7 +28,7 @@ def estimate_bytes(case) -> int:
     method's solve, the Monte Carlo reference and the interpreter."""
     total = BASE_BYTES + SOLVERS.get(case.solver.method, "solver.method").estimate_bytes(case)
     if case.montecarlo is not None:
-        total += SOLVERS.get("montecarlo").reference_bytes(case.montecarlo, case)
+        total += SOLVERS.get(case.montecarlo.method).reference_bytes(case.montecarlo, case)
     return total
 
 

@@ -42,6 +42,13 @@ class MonteCarlo(Solver):
         """Bytes of a sampling run with ``options`` (MonteCarloOptions) on ``case``."""
         return 4 * 8 * options.chunk * max(case.network.widths)
 
+    @staticmethod
+    def reference(case, abscissae=None):
+        """The ``[montecarlo]`` reference run beside another method (its
+        options ``case.montecarlo``), histograms on ``abscissae``: ``(run,
+        q0, q0 stderr)`` (:func:`sample`)."""
+        return sample(case, case.montecarlo, abscissae)
+
     @classmethod
     def memory_key(cls, case):
         return "solver.chunk", "lower the chunk", case.solver.chunk
