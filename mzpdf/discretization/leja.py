@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 from scipy import sparse as sp
 
-from . import _kernels
+from ._kernels import newton_sum
 
 __all__ = ["LejaGrid", "leja_nodes", "pair_levels", "regular_indices", "block_indices", "adaptive_leja_grid",
            "AdaptiveLeja"]
@@ -275,7 +275,7 @@ class LejaGrid:
             raise ValueError(f"points have {u.shape[1]} columns, the grid {self.ndim}")
         offsets, prefix, start = self._groups
         out = np.empty(u.shape[0])
-        _kernels.newton_sum(u, leja_nodes()[: self.degree + 1], _newton_ratios()[: self.degree + 1],
+        newton_sum(u, leja_nodes()[: self.degree + 1], _newton_ratios()[: self.degree + 1],
                             offsets, prefix, start, np.ascontiguousarray(coefficients, dtype=np.float64), out)
         return out
 

@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 from scipy import sparse as sp
 
-from . import _kernels
+from ._kernels import hierarchical_sum
 from .rules import _clenshaw_curtis
 
 __all__ = ["SPARSE_RULES", "SparseGrid", "regular_indices", "adaptive_grid", "AdaptiveResult"]
@@ -383,7 +383,7 @@ class SparseGrid:
             pad = np.zeros((self.ndim, tt.shape[0], width))
             for k, tb in enumerate(tables):
                 pad[k, :, : tb.shape[1]] = tb
-            _kernels.hierarchical_sum(pad, np.ascontiguousarray(np.column_stack(cols)), alpha, out[s: s + chunk])
+            hierarchical_sum(pad, np.ascontiguousarray(np.column_stack(cols)), alpha, out[s: s + chunk])
         return out
 
     def marginal(self, values: np.ndarray, k: int, x: np.ndarray) -> np.ndarray:

@@ -5,11 +5,16 @@ docs/architecture.md).
 to its :class:`Solver` class; importing this package registers grid, tt,
 sparse, montecarlo and qmc. Each method is one folder
 (``solvers/<method>/``: its plugin, options, engine, kernels and
-Mori-Zwanzig kernel assembly) whose ``__init__`` registers it.
+Mori-Zwanzig kernel assembly); importing its ``plugin`` here registers it.
 """
 from .base import DIAGNOSTICS, Capabilities, CaseKeys, Solution, Solver
 from .registry import SOLVERS, accepting, check_memory, estimate_bytes
-from . import grid, montecarlo, qmc, sparse, tt  # noqa: F401  (registers the methods)
+# each method's plugin registers it in SOLVERS (a method's package itself imports nothing)
+from .grid.plugin import Grid
+from .montecarlo.plugin import MonteCarlo
+from .qmc.plugin import QuasiMonteCarlo
+from .sparse.plugin import Sparse
+from .tt.plugin import TT
 
 __all__ = ["DIAGNOSTICS", "SOLVERS", "Capabilities", "CaseKeys", "Solution", "Solver", "accepting", "check_memory",
-           "estimate_bytes"]
+           "estimate_bytes", "Grid", "MonteCarlo", "QuasiMonteCarlo", "Sparse", "TT"]

@@ -4,7 +4,7 @@
 ``engine`` (:class:`GridSolver`: forward and backward solves), ``transfer``
 (the layer operators: transfer and Koopman, an adjoint pair on one
 GridTransition), ``_kernels`` (Numba) with its NumPy twin ``_reference``,
-``cuda`` and ``mz`` (the Mori-Zwanzig kernels on tensor grids)."""
-from .plugin import Grid
+``cuda`` and ``mz`` (the Mori-Zwanzig kernels on tensor grids).
 
-__all__ = ["Grid"]
+This package imports nothing: :mod:`mzpdf.solvers` imports the ``plugin``,
+which registers the method."""

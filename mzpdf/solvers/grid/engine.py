@@ -22,7 +22,7 @@ from ...network.network import Network
 from ...options import is_auto
 from .options import GridOptions
 from ..march import LayerMarch, march, network_steps
-from . import _kernels
+from ._kernels import factor_tables_serial, fill_factor_tables
 from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
 from .cuda import cuda_status
 
@@ -268,7 +268,7 @@ def _duality_gap(t: GridTransition, coeffs: np.ndarray, out: np.ndarray, rng) ->
             tables = t.kept_tables[:, :, j0:j1]
         else:
             tables = np.empty((grid.ndim, grid.shape[0], j1 - j0))
-            fill = _kernels.factor_tables_serial if t.is_small else _kernels.fill_factor_tables
+            fill = factor_tables_serial if t.is_small else fill_factor_tables
             fill(noise.code, noise.scale, np.stack(grid.axes), t.mapped[j0:j1], tables)
         mu = np.ones(j1 - j0)
         for k in range(grid.ndim):

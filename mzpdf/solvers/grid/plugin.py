@@ -33,7 +33,7 @@ from ...results import BackwardSummary, LayerSummary, atom_summary
 from ...tails import case_problem
 from ..base import JOINT_POINTS, Capabilities, Solution, Solver, noiseless_problem
 from ..registry import SOLVERS, accepting
-from . import tails
+from .tails import CUT_SHARE, coarse_solve, cut_mass, exceedances, log_tail_of, quantiles, sup_survival, warn_cut
 from .engine import GridSolver, grid_bytes, threshold_tail
 from ...memory import numba_threads
 from .mz import reduce_network
@@ -123,13 +123,13 @@ class Grid(Solver):
         if spec is None or not spec.thresholds.size:
             return native
         g, t = case.observable, spec.thresholds
-        prob = np.exp(tails.log_tail_of(native, g, t))
-        effect = tails.cut_mass(native) * tails.sup_survival(native.layers, g, t)
+        prob = np.exp(log_tail_of(native, g, t))
+        effect = cut_mass(native) * sup_survival(native.layers, g, t)
         share = np.where(prob > 0, effect / np.where(prob > 0, prob, 1.0), 0.0)  # P = 0: its bound says it
         worst = int(np.argmax(share))
-        if share[worst] <= tails.CUT_SHARE:
+        if share[worst] <= CUT_SHARE:
             return native
-        tail = threshold_tail(threshold_tail(self.options.tail), effect[worst], tails.CUT_SHARE * prob[worst])
+        tail = threshold_tail(threshold_tail(self.options.tail), effect[worst], CUT_SHARE * prob[worst])
         return self._engine(tail=tail).propagate(case.network, case.input)
 
     def _engine(self, **overrides) -> GridSolver:
@@ -150,11 +150,11 @@ class Grid(Solver):
         spec = self.case.tails
         if spec is not None:
             g = self.case.observable
-            coarse = tails.coarse_solve(native, self.options, self.case.backend)
-            prob, err = tails.exceedances(native, coarse, g, spec.thresholds)
+            coarse = coarse_solve(native, self.options, self.case.backend)
+            prob, err = exceedances(native, coarse, g, spec.thresholds)
             tail_fields = {"thresholds": spec.thresholds, "exceedance": prob, "exceedance_error": err,
-                           "quantile_levels": spec.quantiles, "quantiles": tails.quantiles(native, g, spec.quantiles)}
-            tails.warn_cut(native, g, spec.thresholds, prob)
+                           "quantile_levels": spec.quantiles, "quantiles": quantiles(native, g, spec.quantiles)}
+            warn_cut(native, g, spec.thresholds, prob)
         summary = BackwardSummary(points, back.q0 if back.q0 is not None else np.zeros(0), back.mean, **tail_fields)
         gap = abs(back.mean - back.mean_forward) / max(abs(back.mean_forward), 1e-300)
         return summary, back, {"backward_duality_gap": np.float64(gap)}
@@ -203,11 +203,11 @@ class GridSolution(Solution):
 
     def _exceedance(self, g, t):
         if "solve" not in self._coarse:
-            self._coarse["solve"] = tails.coarse_solve(self.native, self.options, self.backend)
-        return tails.exceedances(self.native, self._coarse["solve"], self._observable(g), t)
+            self._coarse["solve"] = coarse_solve(self.native, self.options, self.backend)
+        return exceedances(self.native, self._coarse["solve"], self._observable(g), t)
 
     def _quantile(self, g, q):
-        return tails.quantiles(self.native, self._observable(g), q)
+        return quantiles(self.native, self._observable(g), q)
 
 
 def summarize_forward(solution, marginal_points: int = 201) -> list[LayerSummary]:

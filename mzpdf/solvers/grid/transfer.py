@@ -28,7 +28,7 @@ from ...discretization.tensor_grid import TensorGrid
 from ...errors import SingularDensityError
 from ...network.network import Layer
 from ...options import is_auto
-from . import _kernels
+from ._kernels import factor_tables_serial, fill_factor_tables, koopman_windowed, transfer_windowed
 from .cuda import pair_sum
 
 __all__ = ["GridTransition", "TransferOperator", "KoopmanOperator", "assemble_transition"]
@@ -135,7 +135,7 @@ class GridTransition:
             lo, hi = self.windows
             out = np.zeros((num_threads(), self.target.size))
             noise = self.layer.noise
-            _kernels.transfer_windowed(noise.code, noise.scale, self._ynodes, self.mapped, coeffs, lo, hi, out)
+            transfer_windowed(noise.code, noise.scale, self._ynodes, self.mapped, coeffs, lo, hi, out)
             return out.sum(axis=0)
         return self._dense(coeffs, transpose=False)
 
@@ -153,7 +153,7 @@ class GridTransition:
             lo, hi = self.windows
             out = np.empty(self.mapped.shape[0])
             noise = self.layer.noise
-            _kernels.koopman_windowed(noise.code, noise.scale, self._ynodes, self.mapped, zvalues, lo, hi, out)
+            koopman_windowed(noise.code, noise.scale, self._ynodes, self.mapped, zvalues, lo, hi, out)
             return out
         return self._dense(zvalues, transpose=True)
 
@@ -169,7 +169,7 @@ class GridTransition:
         for j0 in range(0, n_src, step):
             j1 = min(j0 + step, n_src)
             tables = np.empty((n_dim, m, j1 - j0))
-            _kernels.fill_factor_tables(noise.code, noise.scale, self._ynodes, self.mapped[j0:j1], tables)
+            fill_factor_tables(noise.code, noise.scale, self._ynodes, self.mapped[j0:j1], tables)
             block = tables[0]
             for k in range(1, n_dim):  # Khatri-Rao product, C order over output neurons
                 block = (block[:, None, :] * tables[k][None, :, :]).reshape(-1, j1 - j0)
@@ -197,8 +197,8 @@ class GridTransition:
     def _dense(self, vec: np.ndarray, transpose: bool) -> np.ndarray:
         if self.is_small:
             with one_blas_thread():
-                return self._dense_blocks(vec, transpose, _kernels.factor_tables_serial)
-        return self._dense_blocks(vec, transpose, _kernels.fill_factor_tables)
+                return self._dense_blocks(vec, transpose, factor_tables_serial)
+        return self._dense_blocks(vec, transpose, fill_factor_tables)
 
     @property
     def keeps_tables(self) -> bool:
@@ -216,7 +216,7 @@ class GridTransition:
     def _fill_serial(self) -> np.ndarray:
         tables = np.empty((self.target.ndim, self.target.shape[0], self.mapped.shape[0]))
         noise = self.layer.noise
-        _kernels.factor_tables_serial(noise.code, noise.scale, self._ynodes, self.mapped, tables)
+        factor_tables_serial(noise.code, noise.scale, self._ynodes, self.mapped, tables)
         return tables
 
     def _dense_blocks(self, vec: np.ndarray, transpose: bool, fill) -> np.ndarray:
@@ -229,7 +229,7 @@ class GridTransition:
         z = vec.reshape(rows, m) if transpose else None
         for j0 in range(0, n_src, step):
             j1 = min(j0 + step, n_src)
-            if fill is _kernels.factor_tables_serial and self.keeps_tables:  # the same numbers, kept
+            if fill is factor_tables_serial and self.keeps_tables:  # the same numbers, kept
                 tables = self.kept_tables[:, :, j0:j1]
             else:
                 tables = np.empty((n_dim, m, j1 - j0))

@@ -1,5 +1,5 @@
 """``method = "montecarlo"`` and the Monte Carlo reference: seeded, chunked
-sampling with confidence intervals (``engine``, ``_kernels``)."""
-from .plugin import MonteCarlo
+sampling with confidence intervals (``engine``, ``_kernels``).
 
-__all__ = ["MonteCarlo"]
+This package imports nothing: :mod:`mzpdf.solvers` imports the ``plugin``,
+which registers the method."""

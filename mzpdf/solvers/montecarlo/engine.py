@@ -17,7 +17,7 @@ from ...errors import CaseError
 from ...network.inputs import InputLaw
 from ...network.network import Network
 from ...results import MonteCarloLayer
-from . import _kernels
+from ._kernels import accumulate_histogram, accumulate_moments
 
 __all__ = ["MonteCarloRun", "simulate", "conditional_mean"]
 
@@ -58,8 +58,8 @@ class _LayerAccumulator:
     def add(self, x: np.ndarray) -> None:
         x = np.ascontiguousarray(x, dtype=np.float64)
         self.n += x.shape[0]
-        _kernels.accumulate_moments(x, self.shift, self.sum1, self.sum2)
-        _kernels.accumulate_histogram(x, self.left, self.width, self.counts)
+        accumulate_moments(x, self.shift, self.sum1, self.sum2)
+        accumulate_histogram(x, self.left, self.width, self.counts)
 
     def result(self, atomic: bool) -> tuple[MonteCarloLayer, float]:
         n = self.n

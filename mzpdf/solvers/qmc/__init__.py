@@ -1,5 +1,5 @@
 """``method = "qmc"``: randomized quasi-Monte Carlo with the conditional
-density estimator (``plugin``, ``options``, ``engine``, ``_kernels``)."""
-from .plugin import QuasiMonteCarlo
+density estimator (``plugin``, ``options``, ``engine``, ``_kernels``).
 
-__all__ = ["QuasiMonteCarlo"]
+This package imports nothing: :mod:`mzpdf.solvers` imports the ``plugin``,
+which registers the method."""

@@ -48,7 +48,7 @@ from ...network.network import Network
 from ...network.noise import GAUSSIAN, LAPLACE, UNIFORM
 from ...observables import LinearObservable, NeuronObservable
 from ...results import LayerSummary
-from . import _kernels
+from ._kernels import accumulate_conditional_pdf, conditional_pdf_numpy
 
 __all__ = ["QMCRun", "INVERSE_CDF", "INPUT_KINDS", "input_dims", "input_from_uniform", "noise_from_uniform",
            "sobol_points", "simulate_qmc", "conditional_mean_qmc"]
@@ -251,9 +251,9 @@ class _LayerSums:
         g = self.grid
         noise = self.noise
         if noise.code in _KERNEL_CODES:
-            _kernels.accumulate_conditional_pdf(f, noise.code, noise.scale, noise.window_radius(), g.y0, g.h, self.pdf)
+            accumulate_conditional_pdf(f, noise.code, noise.scale, noise.window_radius(), g.y0, g.h, self.pdf)
         else:  # a noise law without a kernel: its own 1-D densities
-            self.pdf += _kernels.conditional_pdf_numpy(f, noise, g.x)
+            self.pdf += conditional_pdf_numpy(f, noise, g.x)
         top = g.y0 + g.h * (g.m - 1)
         self.lost += (noise.cdf(g.y0 - f) + 1.0 - noise.cdf(top - f)).sum(axis=0)
         if self.joint is not None:

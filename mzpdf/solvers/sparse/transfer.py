@@ -31,10 +31,10 @@ from functools import cached_property
 
 import numpy as np
 
-from ...discretization import _kernels as grid_kernels
+from ...discretization._kernels import mixture_sum
 from ...discretization.leja import leja_nodes
-from . import _kernels
-from ._reference import log_kernel
+from ._kernels import fill_tables, laplace_deposits, laplace_grid_sum, log_kernel, mixture_logpdf, mixture_marginal
+from ._reference import log_kernel as log_kernel_array  # the kernel's NumPy twin, on arrays
 
 __all__ = ["Mixture", "laplace_sum", "log_noise"]
 
@@ -76,9 +76,9 @@ def laplace_sum(centres: np.ndarray, weights: np.ndarray, scale: np.ndarray, axe
     scale3[:n] = scale
     idx = np.empty((cen.shape[0], 3, 2), dtype=np.int64)
     amp = np.empty((cen.shape[0], 3, 2))
-    _kernels.laplace_deposits(cen, np.ascontiguousarray(weights, dtype=np.float64), table, size, scale3, idx, amp)
+    laplace_deposits(cen, np.ascontiguousarray(weights, dtype=np.float64), table, size, scale3, idx, amp)
     out = np.empty(tuple(int(v) for v in size))
-    _kernels.laplace_grid_sum(idx, amp, decay, out)
+    laplace_grid_sum(idx, amp, decay, out)
     out = out.reshape(tuple(int(v) for v in size[:n])) / float(np.prod(2.0 * np.asarray(scale)))
     inverse = [np.argsort(order) for order in orders]
     return out[np.ix_(*inverse)]
@@ -181,14 +181,14 @@ class Mixture:
             c = self._sorted_centres[k]
             pos = np.clip(np.searchsorted(c, ys[k]), 1, c.size - 1)
             gap = np.minimum(np.abs(ys[k] - c[pos - 1]), np.abs(ys[k] - c[pos]))
-            off[k] = [_kernels.log_kernel(g, scale[k], smooth[k], laplace) for g in gap]
+            off[k] = [log_kernel(g, scale[k], smooth[k], laplace) for g in gap]
         total = np.zeros(vidx.shape[0])
         for lo in range(0, self.centres.shape[0], _ATOM_CHUNK):
             cen = self._centres_c[lo: lo + _ATOM_CHUNK]
             tables = np.empty((n_dim, width, cen.shape[0]))
-            _kernels.fill_tables(ys, cen, scale, smooth, laplace, off, tables)
+            fill_tables(ys, cen, scale, smooth, laplace, off, tables)
             part = np.empty(vidx.shape[0])
-            grid_kernels.mixture_sum(tables, local, start, np.ascontiguousarray(self.weights[lo: lo + _ATOM_CHUNK]), part)
+            mixture_sum(tables, local, start, np.ascontiguousarray(self.weights[lo: lo + _ATOM_CHUNK]), part)
             total += part
         shift = np.sum(off[np.arange(n_dim)[None, :], local], axis=1)
         out = np.full(vidx.shape[0], -np.inf)
@@ -217,7 +217,7 @@ class Mixture:
 
     def _log_points(self, y: np.ndarray) -> np.ndarray:
         out = np.empty(y.shape[0])
-        _kernels.mixture_logpdf(y, np.ascontiguousarray(self.centres), np.log(self.weights), self.noise.scale,
+        mixture_logpdf(y, np.ascontiguousarray(self.centres), np.log(self.weights), self.noise.scale,
                                 self._smooth, self._laplace, out)
         return out
 
@@ -231,7 +231,7 @@ class Mixture:
                 return (4.0 * out - self.coarse.marginal(k, x)) / 3.0
             return out
         out = np.empty(x.size)
-        _kernels.mixture_marginal(x, np.ascontiguousarray(self.centres[:, k]), self.weights,
+        mixture_marginal(x, np.ascontiguousarray(self.centres[:, k]), self.weights,
                                   float(self.noise.scale[k]), float(self._smooth[k]), self._laplace, out)
         if self.richardson and self.coarse is not None:
             return (4.0 * out - self.coarse.marginal(k, x)) / 3.0
@@ -239,7 +239,7 @@ class Mixture:
 
     def _factor(self, k: int, x: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """``(len(x), hi - lo)``: neuron ``k``'s kernel factors of atoms ``lo:hi``."""
-        return np.exp(log_kernel(x[:, None] - self.centres[None, lo:hi, k], float(self.noise.scale[k]),
+        return np.exp(log_kernel_array(x[:, None] - self.centres[None, lo:hi, k], float(self.noise.scale[k]),
                                  float(self._smooth[k]), self._laplace))
 
     def joint_points(self, i: int, j: int, pts: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 ``plugin`` (the Solver), ``options``, ``engine`` (:class:`TTSolver`),
 ``laws`` (the layers' laws), ``quadrature`` (widening and residual layers),
-``backward`` (the pull-back) and ``mz`` (Mori-Zwanzig kernels on trains)."""
-from .plugin import TT
+``backward`` (the pull-back) and ``mz`` (Mori-Zwanzig kernels on trains).
 
-__all__ = ["TT"]
+This package imports nothing: :mod:`mzpdf.solvers` imports the ``plugin``,
+which registers the method."""
