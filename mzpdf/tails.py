@@ -103,9 +103,9 @@ def readout(observable, width: int) -> tuple[np.ndarray, float]:
     ``width`` output neurons."""
     if hasattr(observable, "readout"):
         return observable.readout(width)
-    raise CaseError("observable.kind", "must be 'neuron' or 'linear' for exceedance probabilities and quantiles "
-                    "(the last noise is integrated in closed form along a linear read-out)",
-                    getattr(observable, "kind", type(observable).__name__))
+    raise ValueError(f"exceedance probabilities and quantiles need a neuron or linear observable (the last "
+                     f"noise is integrated in closed form along a linear read-out), got "
+                     f"{getattr(observable, 'kind', type(observable).__name__)!r}")
 
 
 def tails_problem(noise, a: np.ndarray) -> str | None:
@@ -130,6 +130,9 @@ def case_problem(case):
     tails = getattr(case, "tails", None)
     if tails is None:
         return None
+    if not hasattr(case.observable, "readout"):
+        return ("observable.kind", "must be 'neuron' or 'linear' for exceedance probabilities and quantiles (the "
+                "last noise is integrated in closed form along a linear read-out)", case.observable.kind)
     a, _ = readout(case.observable, case.network.widths[-1])
     reason = tails_problem(case.network[-1].noise, a)
     return None if reason is None else (tails.key, reason, tails.value)

@@ -94,7 +94,12 @@ def test_reproducible_for_a_seed():
     assert not np.array_equal(a.layers[2].cov, c.layers[2].cov)
 
 
-def test_bad_sample_count_names_the_key():
-    with pytest.raises(CaseError) as err:
+def test_bad_sample_count_is_refused():
+    """The sampler says what is wrong in numbers; a case names the key (its options check it)."""
+    with pytest.raises(ValueError, match="samples must be an integer >= 2, got 1"):
         simulate(linear_net(), mzpdf.GaussianInput(np.zeros(2), np.eye(2)), samples=1, seed=0)
+    with pytest.raises(CaseError) as err:
+        mzpdf.load_case({"network": {"random": {"widths": [2, 2], "noise": {"kind": "gaussian", "std": 0.3}}},
+                         "input": {"kind": "gaussian", "mean": [0.0, 0.0], "std": 1.0},
+                         "montecarlo": {"samples": 1}})
     assert err.value.key == "montecarlo.samples"

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..._validate import integer
-from ...errors import CaseError
 from ...network.inputs import InputLaw
 from ...network.network import Network
 from ...results import MonteCarloLayer
@@ -79,10 +77,13 @@ class _LayerAccumulator:
         return layer, outside
 
 
-def _check(samples, chunk, key: str) -> tuple[int, int]:
-    samples = integer(samples, f"{key}.samples", 2)
-    chunk = integer(chunk, f"{key}.chunk", 1)
-    return samples, chunk
+def _check(samples, chunk) -> tuple[int, int]:
+    """``samples`` (>= 2) and ``chunk`` (>= 1) as ints; ValueError otherwise
+    (a case's keys are checked by its options, MonteCarloOptions)."""
+    for name, value, least in (("samples", samples, 2), ("chunk", chunk, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(samples), int(chunk)
 
 
 def _paths(network: Network, x: np.ndarray, rng: np.random.Generator):
@@ -99,8 +100,7 @@ def _chunks(samples: int, chunk: int, seed_seq: np.random.SeedSequence):
 
 
 def simulate(network: Network, input_law: InputLaw, *, samples: int, seed: int, chunk: int = 65_536,
-             abscissae: list | None = None, marginal_points: int = 201, observable=None,
-             key: str = "montecarlo") -> MonteCarloRun:
+             abscissae: list | None = None, marginal_points: int = 201, observable=None) -> MonteCarloRun:
     """Push ``samples`` paths through ``network`` and estimate every layer's law.
 
     Parameters
@@ -117,9 +117,9 @@ def simulate(network: Network, input_law: InputLaw, *, samples: int, seed: int, 
     observable : callable, optional
         ``g``: (n, N_L) -> (n,); its mean and standard error are estimated.
     """
-    samples, chunk = _check(samples, chunk, key)
+    samples, chunk = _check(samples, chunk)
     if input_law.dim != network.widths[0]:
-        raise CaseError("input", f"must have dimension {network.widths[0]} (the network's input width)", input_law.dim)
+        raise ValueError(f"the input law has dimension {input_law.dim}, the network {network.widths[0]} inputs")
     if abscissae is not None and len(abscissae) != network.depth + 1:
         raise ValueError(f"abscissae must hold {network.depth + 1} arrays, one per layer")
     pilot_seq, main_seq = np.random.SeedSequence(seed).spawn(2)
@@ -154,17 +154,17 @@ def simulate(network: Network, input_law: InputLaw, *, samples: int, seed: int, 
 
 
 def conditional_mean(network: Network, points: np.ndarray, observable, *, samples: int, seed: int,
-                     chunk: int = 65_536, key: str = "montecarlo") -> tuple[np.ndarray, np.ndarray]:
+                     chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
     """``E[g(X_L) | X_0 = point]`` and its standard error for each row of ``points``.
 
     Returns
     -------
     q0, stderr : (P,) arrays
     """
-    samples, chunk = _check(samples, chunk, key)
+    samples, chunk = _check(samples, chunk)
     points = np.atleast_2d(np.asarray(points, dtype=np.float64))
     if points.shape[1] != network.widths[0]:
-        raise CaseError("observable.points", f"must have {network.widths[0]} columns (the input width)", points.shape)
+        raise ValueError(f"points must have {network.widths[0]} columns (the network's inputs), got shape {points.shape}")
     q0, err = np.empty(len(points)), np.empty(len(points))
     for p, child in enumerate(np.random.SeedSequence(seed).spawn(len(points))):
         total = sq = 0.0
