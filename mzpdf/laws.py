@@ -86,8 +86,12 @@ class SummaryLaw(Law):
         self._check(i)
         x = np.asarray(x, dtype=np.float64)
         xs, pdf = self._layer.marginal_x[i], self._layer.marginal_pdf[i]
-        if not np.all(np.isfinite(pdf)):
+        if np.all(np.isinf(pdf)):  # stored so by results.atom_summary
             return AtomLaw(self.mean).marginal(i, x)
+        if not np.all(np.isfinite(pdf)):  # NaN: a layer stored without a density
+            raise SingularDensityError(f"layer with mean {np.round(self.mean, 6).tolist()} has no density: it is "
+                                       "a deterministic map of the layer before it (a noiseless layer), so only "
+                                       "its mean and covariance were stored")
         if not self._cubic:
             return np.interp(x.ravel(), xs, pdf, left=0.0, right=0.0).reshape(x.shape)
         from scipy.interpolate import CubicSpline  # on use: reading a result file stays quick (0.25 s)

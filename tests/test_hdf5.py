@@ -223,3 +223,42 @@ def test_temporary_name_is_hidden_and_per_process(tmp_path, monkeypatch):
     monkeypatch.setattr(hdf5, "_write", spy)
     write_results(_results(), tmp_path / "r.h5")
     assert seen == [f".r.h5.tmp-{os.getpid()}"]
+
+
+def test_read_back_laws_say_why_a_layer_has_no_density(tmp_path):
+    """A layer after a noiseless layer, read back from a file, has no density
+    because it is a map of the layer before, not because it is a point; a
+    point input is a point; a resumed-from attribute reads back."""
+    from mzpdf.errors import SingularDensityError
+    from mzpdf.io.case import loads_case
+
+    case = loads_case("""
+        [case]
+        name = "noiseless"
+        [[network.layers]]
+        weights = [[0.9, 0.2], [-0.3, 0.8]]
+        activation = "tanh"
+        noise = { kind = "none" }
+        [[network.layers]]
+        weights = [[0.7, -0.4], [0.5, 0.6]]
+        activation = "tanh"
+        noise = { kind = "gaussian", std = 0.3 }
+        [input]
+        kind = "gaussian"
+        mean = [0.1, -0.2]
+        std = 0.5
+        [solver]
+        method = "grid"
+        nodes = 16
+        """)
+    write_results(mzpdf.run(case), tmp_path / "a.h5")
+    back = read_results(tmp_path / "a.h5")
+    assert back.resumed_from_layer == 0
+    with pytest.raises(SingularDensityError, match="no density: it is a deterministic map") as err:
+        back.law(1).marginal(0, np.zeros(3))
+    assert "point" not in str(err.value)
+    assert np.all(back.law(2).marginal(0, np.zeros(3)) > 0)
+    point = mzpdf.run(loads_case(case.toml, ["input={kind='point', x=[0.1, -0.2]}"]))
+    write_results(point, tmp_path / "p.h5")
+    with pytest.raises(SingularDensityError, match="is the point"):
+        read_results(tmp_path / "p.h5").law(0).marginal(0, np.zeros(3))
