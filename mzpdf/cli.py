@@ -172,7 +172,6 @@ class StrictError(MzpdfError):
 
 def _cmd_validate(args) -> int:
     from .io.case import load_case
-
     from .memory import format_bytes
     from .solvers import check_memory
 

@@ -18,14 +18,14 @@ import tomli_w
 
 from .._validate import integer, number, real_array
 from ..errors import CaseError
-from ..network import InputLaw, Network, make_input, make_network
 from ..mz.spec import ProjectionSpec
+from ..network import InputLaw, Network, make_input, make_network
 from ..observables import Observable, make_observable
 from ..options import AUTO, BACKENDS, SolverOptions
-from ..solvers.montecarlo.options import MonteCarloOptions, MonteCarloReferenceOptions
 from ..solvers import SOLVERS, CaseKeys
 from ..solvers.auto import choose_method
 from ..solvers.base import DEFAULT_MAX_LOST_MASS
+from ..solvers.montecarlo.options import MonteCarloOptions, MonteCarloReferenceOptions
 from ..tails import make_tails
 from ..theory.analysis import AnalysisSpec
 

@@ -16,9 +16,9 @@ import numpy as np
 from .. import __version__
 from ..diagnostics import describe as describe_diagnostic
 from ..errors import ResultFileError
+from ..options import is_auto
 from ..results import BackwardSummary, LayerSummary, MonteCarloLayer, MZSummary, Results
 from ._dimensions import attach_dimensions, is_index_scale
-from ..options import is_auto
 
 __all__ = ["SCHEMA_VERSION", "write_results", "read_results", "describe"]
 

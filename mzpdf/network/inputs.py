@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._registry import Registry
 from .. import _special as special
+from .._registry import Registry
 from .._validate import per_neuron, positive, real_array
 from ..errors import CaseError
 

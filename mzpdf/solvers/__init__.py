@@ -9,7 +9,8 @@ Mori-Zwanzig kernel assembly); importing its ``plugin`` here registers it.
 """
 from .base import DIAGNOSTICS, Capabilities, CaseKeys, Solution, Solver
 from .registry import SOLVERS, accepting, check_memory, estimate_bytes
-# each method's plugin registers it in SOLVERS (a method's package itself imports nothing)
+
+# each method's plugin registers it in SOLVERS, in this order (a method's package itself imports nothing)
 from .grid.plugin import Grid
 from .montecarlo.plugin import MonteCarlo
 from .qmc.plugin import QuasiMonteCarlo

@@ -40,6 +40,7 @@ __all__ = ["Capabilities", "CaseKeys", "DIAGNOSTICS", "JOINT_POINTS", "Solution"
 JOINT_POINTS = 81  # per axis, of the stored 2-D marginal of neurons 0 and 1
 DEFAULT_MAX_LOST_MASS = 1e-3  # solver.max_lost_mass: a run cutting off more of any layer's law fails its checks
 
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a method can take.

@@ -15,16 +15,16 @@ from typing import Callable
 import numpy as np
 
 from ...discretization.tensor_grid import GridFunction, TensorGrid
-from ...memory import numba_threads, require_memory
 from ...errors import BackendWarning, MassLossWarning, NumericalHealthWarning, SingularDensityError
+from ...memory import numba_threads, require_memory
 from ...network.inputs import InputLaw
 from ...network.network import Network
 from ...options import is_auto
-from .options import GridOptions
 from ..march import LayerMarch, march, network_steps
 from ._kernels import factor_tables_serial, fill_factor_tables
-from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
 from .cuda import cuda_status
+from .options import GridOptions
+from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
 
 __all__ = ["GridSolver", "GridMarch", "ForwardSolution", "BackwardSolution", "TAIL_WITH_THRESHOLDS", "grid_bytes",
            "threshold_tail"]

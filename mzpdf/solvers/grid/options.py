@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..._validate import integer, real_array
+from ...discretization.rules import RULES
 from ...errors import CaseError
 from ...options import SolverOptions, is_auto, tail_option
-from ...discretization.rules import RULES
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...laws import AtomLaw, FunctionLaw, MomentLaw
+from ...memory import numba_threads
 from ...observables import make_observable
 from ...results import BackwardSummary, LayerSummary, atom_summary
 from ...tails import case_problem
 from ..base import JOINT_POINTS, Capabilities, Solution, Solver, noiseless_problem
 from ..registry import SOLVERS, accepting
-from .tails import CUT_SHARE, coarse_solve, cut_mass, exceedances, log_tail_of, quantiles, sup_survival, warn_cut
 from .engine import GridSolver, grid_bytes, threshold_tail
-from ...memory import numba_threads
 from .mz import reduce_network
 from .options import GridOptions
+from .tails import CUT_SHARE, coarse_solve, cut_mass, exceedances, log_tail_of, quantiles, sup_survival, warn_cut
 
 # kernel pairs per second of the windowed transfer sum on 2 cores (4 neurons, 3 tanh layers, 16 nodes:
 # 1.3e10 pairs in 8 s); the estimate behind solver.method = "auto"

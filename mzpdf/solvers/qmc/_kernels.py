@@ -6,7 +6,6 @@ import numpy as np
 
 from ..._numba import jit
 
-
 # Noise codes of mzpdf.network.noise (GAUSSIAN, UNIFORM, LAPLACE), repeated here so
 # that the kernel module imports nothing but numba's policy.
 _GAUSSIAN, _UNIFORM, _LAPLACE = 0, 1, 2

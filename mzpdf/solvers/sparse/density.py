@@ -30,10 +30,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from .rules import AtomRule
 from ...discretization.leja import LejaGrid
+from .rules import AtomRule, gauss_rule
 from .transfer import Mixture, laplace_sum, log_noise
-from .rules import gauss_rule
 
 __all__ = ["LogDensity", "LatticeDensity", "InputDensity", "KernelDensity", "MarginalReference", "GaussianReference"]
 

@@ -69,17 +69,17 @@ from typing import Callable
 
 import numpy as np
 
+from ..._threads import one_blas_thread
+from ...discretization.leja import LejaGrid, adaptive_leja_grid
 from ...discretization.sparse_grid import SparseGrid, adaptive_grid
 from ...errors import MassLossWarning, NumericalHealthWarning
 from ...network import InputLaw, Network
 from ...options import is_auto
-from .options import SparseGridOptions as SparseOptions
-from ..._threads import one_blas_thread
 from ...results import DualPairing
 from ..march import LayerMarch, march, network_steps
 from .density import InputDensity, KernelDensity, LatticeDensity, LogDensity, MarginalReference
+from .options import SparseGridOptions as SparseOptions
 from .rules import AtomRule, gauss_rule, noise_rule, sobol_rule, trapezoid_rule
-from ...discretization.leja import LejaGrid, adaptive_leja_grid
 from .transfer import Mixture
 
 __all__ = ["LejaFunction", "LogDensity", "PushForward", "SparseBackward", "SparseOptions", "SparseSolver",

@@ -65,13 +65,13 @@ from typing import Callable
 
 import numpy as np
 
-from ...discretization.tensor_grid import TensorGrid
+from ...discretization.leja import newton_basis
 from ...discretization.rules import make_rule
+from ...discretization.tensor_grid import TensorGrid
 from ...mz.bounds import canonical_correlations, dobrushin_coefficient
 from ...mz.norms import KeptNodalL1
 from ...mz.reduction import MoriZwanzig
 from ...mz.spec import ProjectionSpec
-from ...discretization.leja import newton_basis
 from .rules import gauss_rule, sobol_rule
 from .transfer import log_noise
 

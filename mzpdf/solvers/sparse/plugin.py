@@ -16,7 +16,6 @@ from .engine import TRAPEZOID_MAX_DIM, PushForward, SparseSolver, unsupported
 from .mz import reduce_sparse
 from .options import SparseGridOptions
 
-
 MASS_TOLERANCE = 0.1  # |mass - 1| of a layer's interpolant before its tilt that fails the run's accuracy checks
 
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...discretization.cross import cross
 from ...discretization.rules import make_rule
+from ...discretization.tensor_train import TTFunction, contract_rows
 from ...errors import TTTruncationWarning
 from ...results import DualPairing
-from ...discretization.cross import cross
 from .laws import WEIGHT_FLOOR, KernelRows, typical_indices
-from ...discretization.tensor_train import TTFunction, contract_rows
 
 __all__ = ["TTBackward", "affine_coefficients", "affine_train", "pullback"]
 

@@ -44,15 +44,15 @@ from typing import Callable
 import numpy as np
 
 from ... import _special as special
+from ...discretization.cross import cross
 from ...discretization.rules import make_rule
+from ...discretization.tensor_train import TTFunction
 from ...errors import MassLossWarning, NumericalHealthWarning, TTTruncationWarning
 from ...network import ComposedLayer, InputLaw, Network
-from ...discretization.cross import cross
-from ...discretization.tensor_train import TTFunction
 from ..march import LayerMarch, march, network_steps
 from .backward import pullback
 from .laws import WEIGHT_FLOOR, InputXLaw, NoisyXLaw, StepFrame, XLaw, pushforward_moments, typical_indices
-from .quadrature import (MAX_QUADRATURE_DIM, TrainXLaw, is_quadrature_layer, quadrature_frame, quadrature_step)
+from .quadrature import MAX_QUADRATURE_DIM, TrainXLaw, is_quadrature_layer, quadrature_frame, quadrature_step
 
 __all__ = ["TTSolver", "TTForward", "StepFrame", "check_network", "unsupported"]
 

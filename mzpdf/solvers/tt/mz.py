@@ -65,15 +65,15 @@ from typing import Callable
 
 import numpy as np
 
-from ...discretization.tensor_grid import TensorGrid
-from ...errors import TTTruncationWarning
 from ...discretization.cross import cross
-from .engine import TTForward
+from ...discretization.tensor_grid import TensorGrid
 from ...discretization.tensor_train import TTFunction, contract_rows
+from ...errors import TTTruncationWarning
 from ...mz.bounds import canonical_correlations, dobrushin_coefficient
 from ...mz.norms import KeptNodalL1
 from ...mz.reduction import MoriZwanzig
 from ...mz.spec import ProjectionSpec
+from .engine import TTForward
 
 __all__ = ["reduce_tt", "TTChorinLayer", "TTInputLayer"]
 

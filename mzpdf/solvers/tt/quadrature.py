@@ -40,11 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import _special as special
-from ...network.network import ComposedLayer
-from ...discretization.rules import make_rule
 from ...discretization.cross import cross
-from .laws import WEIGHT_FLOOR, NoisyXLaw, StepFrame, XLaw
+from ...discretization.rules import make_rule
 from ...discretization.tensor_train import TTFunction, contract_rows
+from ...network.network import ComposedLayer
+from .laws import WEIGHT_FLOOR, NoisyXLaw, StepFrame, XLaw
 
 __all__ = ["MAX_QUADRATURE_DIM", "is_quadrature_layer", "TrainXLaw", "QuadratureFrame", "quadrature_frame",
            "quadrature_step"]
