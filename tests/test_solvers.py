@@ -28,6 +28,9 @@ from mzpdf.solvers import SOLVERS, Capabilities, Solver
 from mzpdf.solvers.march import LayerMarch, network_steps
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from resume_check import case_text  # noqa: E402
 
 TANH3 = """
 [case]
@@ -107,12 +110,6 @@ def test_law_of_a_grid_run_matches_its_summaries():
 
 # -- checkpoints and --resume ------------------------------------------------------------------
 
-RESUME_CASES = {
-    "grid": dict(width=2, extra='[solver]\nmethod = "grid"\nnodes = 24\n'),
-    "tt": dict(width=3, extra='[solver]\nmethod = "tt"\ntol = 1e-4\nnodes = 12\n'),
-    "sparse": dict(width=3, extra='[solver]\nmethod = "sparse"\nlevel = 3\nquad_points = 12\n'),
-}
-
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from mzpdf.io import checkpoint
@@ -131,26 +128,8 @@ KILLER = textwrap.dedent("""
 
 def _resume_case(method: str, noiseless: int = 0) -> str:
     """A 12-layer tanh net (orthogonal weights) whose first ``noiseless``
-    layers have no noise, as explicit ``[[network.layers]]`` tables."""
-    spec = RESUME_CASES[method]
-    w = spec["width"]
-    net = mzpdf.random_network([w] * 13, "tanh", 0.8, 0.2, seed=4, init="orthogonal",
-                               noise={"kind": "gaussian", "std": 0.4})
-    layers = "".join(textwrap.dedent(f"""
-        [[network.layers]]
-        weights = {layer.weights.tolist()}
-        bias = {layer.bias.tolist()}
-        activation = "tanh"
-        noise = {{ kind = {'"none"' if n < noiseless else '"gaussian", std = 0.4'} }}
-        """) for n, layer in enumerate(net))
-    return textwrap.dedent(f"""
-        [case]
-        name = "resume_{method}"
-        [input]
-        kind = "gaussian"
-        mean = {[0.1] * w}
-        std = 0.5
-        """) + layers + spec["extra"]
+    layers have no noise (scripts/resume_check.py's, which kills from outside)."""
+    return case_text(method, noiseless)
 
 
 @pytest.mark.slow

@@ -144,8 +144,7 @@ class Grid(Solver):
 
     def _pullback(self, native, report):
         points = self._points()
-        back = GridSolver(self.options, backend=self.case.backend).pullback(native, self.case.observable,
-                                                                            points if len(points) else None)
+        back = self._engine().pullback(native, self.case.observable, points if len(points) else None)
         tail_fields = {}
         spec = self.case.tails
         if spec is not None:
