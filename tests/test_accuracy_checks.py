@@ -64,9 +64,11 @@ def test_lost_mass_above_the_limit_exits_3_with_the_file_flagged(tmp_path, capsy
     assert accepted == 0 and "lost mass" in reason and "solver.max_lost_mass = 0.001" in reason
     assert "mzpdf: inaccurate: lost mass" in capsys.readouterr().err
     assert "NOT ACCEPTED" in describe(out)
-    # the limit is the case's: a user who accepts losing everything gets exit 0 and an accepted file
-    assert main(args + ["--overwrite", "--set", "solver.max_lost_mass=0.999"]) == 0
-    assert _flag(out)[0] == 1
+    # the limit is the case's, but the cut mass also counts against solver.tol: a user who accepts
+    # losing everything still gets exit 3, now for the error estimate
+    assert main(args + ["--overwrite", "--set", "solver.max_lost_mass=0.999"]) == 3
+    accepted, reason = _flag(out)
+    assert accepted == 0 and "error estimate" in reason and "solver.tol" in reason
     # --accept-inaccurate: exit 0, the flag stays in the file
     assert main(args + ["--overwrite", "--accept-inaccurate"]) == 0
     assert _flag(out)[0] == 0
@@ -75,8 +77,7 @@ def test_lost_mass_above_the_limit_exits_3_with_the_file_flagged(tmp_path, capsy
 def test_the_python_api_reports_the_checks_without_raising():
     case = mzpdf.load_case(QUICKSTART, ["solver.domain=[-0.5, 0.5]", "solver.max_lost_mass=0.01"],
                            unset=["montecarlo"])
-    with pytest.warns(mzpdf.errors.MassLossWarning):
-        results = mzpdf.run(case)
+    results = mzpdf.run(case)
     assert not results.accepted and "above solver.max_lost_mass = 0.01" in results.reason
 
 

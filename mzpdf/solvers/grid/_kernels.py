@@ -177,3 +177,20 @@ def factor_tables_serial(code, scale, ynodes, mapped, out):
     for j in range(out.shape[2]):
         _factor_column(code, scale, ynodes, mapped, j, out)
 
+
+
+@jit
+def marginal_sum(code, s, radius, x, centres, coeffs, out):
+    """out[i] = sum_j coeffs[j] rho(x[i] - centres[j]) over the j with
+    ``|x[i] - centres[j]| <= radius`` (the terms beyond are below round-off).
+
+    ``centres`` must be sorted ascending; ``coeffs`` in the same order.
+    Shapes: x (P,), centres (J,), coeffs (J,), out (P,)."""
+    n = centres.shape[0]
+    for i in range(x.shape[0]):
+        lo = np.searchsorted(centres, x[i] - radius, side="left")
+        hi = np.searchsorted(centres, x[i] + radius, side="right")
+        acc = 0.0
+        for j in range(lo, min(hi, n)):
+            acc += coeffs[j] * noise_pdf(code, x[i] - centres[j], s)
+        out[i] = acc

@@ -33,3 +33,10 @@ def koopman_sum(noise, target_points, mapped, zvalues, chunk: int = 256) -> np.n
         stop = min(start + chunk, target_points.shape[0])
         out += zvalues[start:stop] @ kernel_matrix(noise, target_points[start:stop], mapped)
     return out
+
+
+def marginal_sum(noise, k: int, x, centres, coeffs) -> np.ndarray:
+    """Twin of :func:`mzpdf.solvers.grid._kernels.marginal_sum`, without the
+    window: ``sum_j coeffs[j] rho_k(x - centres[j])`` for neuron ``k``'s noise."""
+    law = type(noise)(noise.scale[k:k + 1])
+    return np.array([float(coeffs @ law.pdf((xi - np.asarray(centres))[:, None])[:, 0]) for xi in np.ravel(x)])

@@ -21,12 +21,12 @@ from ...network.inputs import InputLaw
 from ...network.network import Network
 from ...options import is_auto
 from ..march import LayerMarch, march, network_steps
-from ._kernels import factor_tables_serial, fill_factor_tables
+from ._kernels import factor_tables_serial, fill_factor_tables, marginal_sum
 from .cuda import cuda_status
 from .options import GridOptions
 from .transfer import GridTransition, KoopmanOperator, TransferOperator, assemble_transition
 
-__all__ = ["GridSolver", "GridMarch", "ForwardSolution", "BackwardSolution", "TAIL_WITH_THRESHOLDS", "grid_bytes",
+__all__ = ["ENGINE_NODES", "GridSolver", "GridMarch", "ForwardSolution", "BackwardSolution", "TAIL_WITH_THRESHOLDS", "grid_bytes",
            "threshold_tail"]
 
 
@@ -157,6 +157,57 @@ class ForwardSolution:
         on = x[coeffs > 0] if np.any(coeffs > 0) else x
         return mass, mean, cov, np.column_stack([on.min(axis=0), on.max(axis=0)])
 
+    def marginal(self, index: int, k: int, x) -> np.ndarray:
+        """Marginal density of neuron ``k`` of density ``index`` at ``x`` (any
+        shape), by the layer's own kernel sum (Nystrom evaluation).
+
+        Density 0 is the input law's own marginal. Density ``n + 1`` is
+        ``sum_j c_j rho_k(x - F_k(x_j))`` over the atoms ``c_j = w_j p_n(x_j)``
+        of density ``n``: the other neurons' noise integrates to 1 over the
+        line, so this is the quadrature of the exact marginal, a sum of
+        non-negative terms (positive by construction, where an interpolant of
+        the nodal values rings negative between nodes when the noise is
+        narrow)."""
+        x = np.asarray(x, dtype=np.float64)
+        if index == 0:
+            if self.densities[0] is None:
+                raise ValueError("the input is a point: it has no density")
+            return self.input_law.marginal_pdf(k, x)
+        t = self.transitions[index - 1]
+        coeffs = self.source_coefficients(index - 1)
+        order = np.argsort(t.mapped[:, k], kind="stable")
+        centres = np.ascontiguousarray(t.mapped[order, k])
+        noise = t.layer.noise
+        flat = np.ascontiguousarray(x.reshape(-1))
+        out = np.empty(flat.size)
+        marginal_sum(noise.code, float(noise.scale[k]), float(noise.window_radius()[k]), flat, centres,
+                     np.ascontiguousarray(coeffs[order]), out)
+        return out.reshape(x.shape)
+
+    def joint(self, index: int, i: int, j: int, x, y) -> np.ndarray:
+        """Joint density of neurons ``i != j`` of density ``index`` on the
+        tensor grid ``x`` (X,) by ``y`` (Y,), shape (X, Y): the Nystrom sum
+        ``sum_s c_s rho_i(x - F_i(x_s)) rho_j(y - F_j(x_s))`` (density 0:
+        the input grid's interpolant of the input density's marginal)."""
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if index == 0:
+            density = self.densities[0]
+            grid = density.grid
+            nodal = grid.marginal(density.values, (min(i, j), max(i, j)))
+            nodal = nodal.T if i > j else nodal
+            return grid.rules[i].interpolation_matrix(x) @ nodal @ grid.rules[j].interpolation_matrix(y).T
+        t = self.transitions[index - 1]
+        coeffs, noise = self.source_coefficients(index - 1), t.layer.noise
+        rho_i, rho_j = (type(noise)(noise.scale[k:k + 1]) for k in (i, j))
+        out = np.zeros((x.size, y.size))
+        step = max(1, 2**22 // max(x.size, y.size))
+        for s0 in range(0, coeffs.size, step):
+            f = t.mapped[s0:s0 + step]
+            a = rho_i.pdf((x[:, None] - f[None, :, i])[..., None])[..., 0] * coeffs[s0:s0 + step]
+            b = rho_j.pdf((y[:, None] - f[None, :, j])[..., None])[..., 0]
+            out += a @ b.T
+        return out
+
     def transfer(self, n: int) -> TransferOperator:
         return TransferOperator(self.transitions[n])
 
@@ -277,20 +328,32 @@ def _duality_gap(t: GridTransition, coeffs: np.ndarray, out: np.ndarray, rng) ->
     return abs(lhs - rhs) / abs(rhs) if rhs != 0 else abs(lhs - rhs)
 
 
+# Nodes per neuron of an engine whose options say nodes = "auto" (the engine
+# solves at one resolution; the method's plugin chooses and refines it).
+ENGINE_NODES = 40
+
+
 class GridSolver:
-    """Tensor-grid solver of SPEC 3.1.
+    """Tensor-grid solver of SPEC 3.1, at one resolution.
 
     Parameters
     ----------
     options : GridOptions, optional
         Defaults of :class:`mzpdf.solvers.grid.options.GridOptions` where omitted;
         keyword arguments override single options (``GridSolver(nodes=48)``).
+    check_health : bool
+        Warn of a layer's negative mass, quadrature mass error or cut as it is
+        computed (False: :func:`report_health` on the solve that is kept).
     """
 
-    def __init__(self, options: GridOptions | None = None, backend: str = "cpu", **overrides):
+    def __init__(self, options: GridOptions | None = None, backend: str = "cpu", check_health: bool = True,
+                 **overrides):
         base = (options or GridOptions()).to_dict()
         base.update(overrides)
+        if is_auto(base["nodes"]):  # one resolution here; the method's refinement lives in its plugin
+            base["nodes"] = ENGINE_NODES
         self.options = GridOptions(**base)
+        self.check_health = check_health  # False: the caller reports the health of the solve it keeps
         if backend not in ("cpu", "cuda"):
             raise ValueError(f"backend must be 'cpu' or 'cuda', got {backend!r}")
         self.backend = backend
@@ -478,7 +541,9 @@ class GridMarch(LayerMarch):
     def _add(self, n: int, t: GridTransition, density: GridFunction) -> None:
         self.mass[n + 1] = density.integral()
         self.qerr[n] = self.mass[n + 1] - (self.mass[n] - self.lost[n + 1])
-        self.solver._check_health(self.steps[n].stop, density, self.lost[n + 1], self.network[n].n_out, self.qerr[n])
+        if self.solver.check_health:
+            self.solver._check_health(self.steps[n].stop, density, self.lost[n + 1], self.network[n].n_out,
+                                      self.qerr[n])
         self.densities.append(density)
         self.transitions.append(t)
         self.kernel[n] = t.algorithm

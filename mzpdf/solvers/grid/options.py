@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..._validate import integer, real_array
+from ..._validate import integer, number, real_array
 from ...discretization.rules import RULES
 from ...errors import CaseError
 from ...options import SolverOptions, is_auto, tail_option
@@ -14,8 +14,12 @@ from ...options import SolverOptions, is_auto, tail_option
 class GridOptions(SolverOptions):
     """Tensor-grid solver (SPEC 3.1).
 
-    nodes : int
-        1-D nodes per neuron and layer.
+    nodes : int or "auto"
+        1-D nodes per neuron and layer. ``auto`` (the default) starts from
+        the most nodes a quick solve affords and refines until the run's own
+        error estimate meets ``tol`` (:mod:`mzpdf.solvers.grid.accuracy`); a
+        number fixes the resolution, and the estimate still says whether it
+        met ``tol``.
     rule : str
         1-D rule, a name from ``mzpdf.discretization.RULES``. The default,
         ``trapezoid`` (equispaced, trigonometric interpolation), is spectrally
@@ -30,19 +34,31 @@ class GridOptions(SolverOptions):
         Transfer-sum algorithm; ``auto`` windows when the noise is narrow.
     marginal_points : int
         Abscissae per neuron at which marginals are stored.
+    tol : float
+        The accuracy asked (``solver.tol``'s one meaning, docs/validation.md):
+        on every layer, a bound of the largest L1 distance of a neuron's
+        marginal to the true one and of each mean's and standard deviation's
+        error relative to that standard deviation.
+    max_seconds : float
+        Time the refinement of ``nodes = "auto"`` may spend: a finer level
+        forecast to end later is not started (the run then reports its
+        estimate, and exits 3 where it misses ``tol``).
     """
 
-    nodes: int = 40
+    nodes: object = "auto"
     rule: str = "trapezoid"
     domain: object = "auto"
     tail: float = 1e-12
     kernel: str = "auto"
     marginal_points: int = 201
+    tol: float = 1e-3
+    max_seconds: float = 60.0
     method: ClassVar[str] = "grid"
 
     def __post_init__(self):
         k = self.key
-        object.__setattr__(self, "nodes", integer(self.nodes, f"{k}.nodes", 2))
+        if not is_auto(self.nodes):
+            object.__setattr__(self, "nodes", integer(self.nodes, f"{k}.nodes", 2))
         RULES.get(self.rule, f"{k}.rule")
         if not is_auto(self.domain):
             dom = real_array(self.domain, f"{k}.domain", 1, (2,))
@@ -53,4 +69,9 @@ class GridOptions(SolverOptions):
         if self.kernel not in ("auto", "dense", "windowed"):
             raise CaseError(f"{k}.kernel", "must be one of ['auto', 'dense', 'windowed']", self.kernel)
         object.__setattr__(self, "marginal_points", integer(self.marginal_points, f"{k}.marginal_points", 2))
+        tol = number(self.tol, f"{k}.tol", 0.0)
+        if tol >= 1.0:
+            raise CaseError(f"{k}.tol", "must be in (0, 1)", self.tol)
+        object.__setattr__(self, "tol", tol)
+        object.__setattr__(self, "max_seconds", number(self.max_seconds, f"{k}.max_seconds", 0.0))
 

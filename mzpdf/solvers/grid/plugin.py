@@ -5,7 +5,8 @@ the last noise is integrated in closed form over the atoms ``w_j p_{L-1}(x_j)``
 of layer L-1's grid. With thresholds the boxes reach further into the tails
 (:func:`mzpdf.solvers.grid.engine.threshold_tail`; once more if a cut could still
 matter). The error bound of each probability is the difference to a second
-solve on the same boxes with fewer nodes (:data:`COARSE_FRACTION`), plus the
+solve on the same boxes with half the nodes (the companion of
+:mod:`mzpdf.solvers.grid.accuracy`), plus the
 mass the boxes cut times the largest survival any cut atom can have, plus a
 round-off allowance.
 
@@ -23,6 +24,7 @@ such nets are refused (qmc takes the first).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,22 +32,16 @@ import numpy as np
 from ...laws import AtomLaw, FunctionLaw, MomentLaw
 from ...memory import numba_threads
 from ...observables import make_observable
+from ...options import is_auto
 from ...results import BackwardSummary, LayerSummary, atom_summary
 from ...tails import case_problem
 from ..base import JOINT_POINTS, Capabilities, Solution, Solver, noiseless_problem
 from ..registry import SOLVERS, accepting
+from .accuracy import companion, error_estimate, forecast_seconds, next_nodes, start_nodes
 from .engine import GridSolver, grid_bytes, threshold_tail
 from .mz import reduce_network
 from .options import GridOptions
-from .tails import CUT_SHARE, coarse_solve, cut_mass, exceedances, log_tail_of, quantiles, sup_survival, warn_cut
-
-# kernel pairs per second of the windowed transfer sum on 2 cores (4 neurons, 3 tanh layers, 16 nodes:
-# 1.3e10 pairs in 8 s); the estimate behind solver.method = "auto"
-PAIRS_PER_SECOND = 1e9
-# solver.method = "auto" (Grid.auto_refine): nodes per neuron tried, finest first, and the time they may take
-AUTO_NODES = (64, 56, 48)
-AUTO_REFINE_SECONDS = 5.0
-
+from .tails import CUT_SHARE, cut_mass, exceedances, log_tail_of, quantiles, sup_survival, warn_cut
 
 @SOLVERS.register("grid")
 class Grid(Solver):
@@ -57,40 +53,28 @@ class Grid(Solver):
     capabilities = Capabilities(noiseless=True, max_width=4, projections=("chorin", "mori"),
                                 backends=("cpu", "cuda"), tails=True)
     auto_priority = 0
-    auto_description = "densities on tensor grids with error control"
-
-    @classmethod
-    def auto_refine(cls, case, build):
-        """The most nodes of ``AUTO_NODES`` (when the case gives none) whose
-        estimate stays within ``AUTO_REFINE_SECONDS``: small states (a 2-D
-        net, a 3-D input composed into a 1-D output) get spectral accuracy
-        for free, where 40 nodes can leave ~1e-2 (narrow output noise behind a
-        composed map)."""
-        for nodes in AUTO_NODES:
-            finer = build({"nodes": nodes})
-            if finer.solver.nodes == case.solver.nodes:  # the case gives its nodes
-                return case
-            if cls.estimate_seconds(finer) <= AUTO_REFINE_SECONDS:
-                return finer
-        return case
+    auto_description = "densities on tensor grids, refined to solver.tol"
 
     @classmethod
     def estimate_seconds(cls, case) -> float:
-        """Kernel pairs of every layer's transfer (nodes^(d_in + d_out), d the
-        dimension of the state the grid carries: noiseless layers carry
-        none) at ``PAIRS_PER_SECOND``."""
-        n, dims = case.solver.nodes, [0 if case.input.is_atomic else case.network.widths[0]]
-        for layer in case.network:
-            if not layer.noise.is_deterministic:
-                dims.append(layer.n_out)
-        return 0.1 + sum(float(n) ** (a + b) for a, b in zip(dims[:-1], dims[1:])) / PAIRS_PER_SECOND
+        """The forecast of the first level (:func:`~mzpdf.solvers.grid.accuracy.start_nodes`
+        with ``nodes = "auto"``), or of the solve at the case's nodes."""
+        return forecast_seconds(_state_widths(case), _first_nodes(case))
 
     @classmethod
     def _problem(cls, case, keys):
         problem = noiseless_problem(cls.name, case, keys)
         if problem is not None:
             return problem
-        return case_problem(case)
+        problem = case_problem(case)
+        if problem is not None or not is_auto(_grid_option(case, "nodes")):
+            return problem
+        nodes, seconds, budget = _first_nodes(case), cls.estimate_seconds(case), _grid_option(case, "max_seconds")
+        if seconds > budget:  # refused in seconds, not after a run that cannot meet tol
+            return ("solver.nodes", f"is 'auto': even the first level ({nodes} nodes per neuron on laws of up to "
+                    f"{max(_state_widths(case))} neurons) is forecast at {seconds:.3g} s, beyond solver.max_seconds "
+                    f"= {budget:g}", "auto")
+        return None
 
     @classmethod
     def estimate_bytes(cls, case) -> int:
@@ -100,25 +84,55 @@ class Grid(Solver):
             reduced = case.solver.nodes ** keep if projection.kind == "chorin" else 1 + keep * (keep + 3) // 2
             columns = (len(case.network.widths) - 1) * reduced + 1
         hidden = max((layer.n_out for layer in case.network if layer.noise.is_deterministic), default=0)
-        return grid_bytes(case.network.state_widths, case.solver.nodes, numba_threads(), columns, hidden)
+        return grid_bytes(case.network.state_widths, _first_nodes(case), numba_threads(), columns, hidden)
 
     @classmethod
     def memory_key(cls, case):
         noiseless = " (noisy ones and the input: noiseless layers are composed)" if case.network.has_noiseless else ""
         others = [name for name in accepting(case) if name != cls.name]
         methods = f", or use solver.method = {' or '.join(repr(m) for m in others)}" if others else ""
-        return ("solver.nodes", f"{case.solver.nodes} nodes per neuron on layers of up to "
+        nodes = _first_nodes(case)
+        return ("solver.nodes", f"{nodes} nodes per neuron on layers of up to "
                 f"{max(case.network.state_widths)} neurons{noiseless}; lower solver.nodes{methods}", case.solver.nodes)
 
     def _march(self, report):
-        """The forward solve (with thresholds, on boxes that reach into the
-        tails: :func:`~mzpdf.solvers.grid.engine.threshold_tail`)."""
-        extra = {} if self.case.tails is None else {"tail": threshold_tail(self.options.tail)}
-        return self._engine(**extra).march(self.case.network, self.case.input)
+        """The forward solve at the first level's nodes (with thresholds, on
+        boxes that reach into the tails: :func:`~mzpdf.solvers.grid.engine.threshold_tail`)."""
+        self._tail = self.options.tail if self.case.tails is None else threshold_tail(self.options.tail)
+        self._nodes, self._started = _first_nodes(self.case), time.perf_counter()
+        return self._engine(nodes=self._nodes, tail=self._tail).march(self.case.network, self.case.input)
 
     def _complete(self, native):
-        """With thresholds, once more on wider boxes if the cut could still
-        matter to an exceedance (more than ``CUT_SHARE`` of it)."""
+        """Refine to ``solver.tol`` (``nodes = "auto"``, :mod:`~mzpdf.solvers.grid.accuracy`);
+        with thresholds, once more on wider boxes if the cut could still matter
+        to an exceedance (more than ``CUT_SHARE`` of it); then the estimate
+        from the companion solve of the solve kept."""
+        case, opt = self.case, self.options
+        widths, hidden = _state_widths(case), _hidden_width(case)
+        levels, level_start = 1, getattr(self, "_started", time.perf_counter())
+        while is_auto(opt.nodes):
+            self._companion = companion(native, opt, case.backend)
+            self._estimate = error_estimate(native, self._companion)
+            if np.max(self._estimate) <= opt.tol:
+                break
+            now = time.perf_counter()
+            finer = next_nodes(widths, self._nodes, now - level_start, opt.max_seconds - (now - self._started),
+                               hidden)
+            if finer is None:
+                break
+            level_start, self._nodes, levels = now, finer, levels + 1
+            native = self._engine(nodes=finer, tail=self._tail).propagate(case.network, case.input)
+        self._levels = levels
+        widened = self._widen(native)
+        if widened is not native or not is_auto(opt.nodes):
+            native = widened
+            self._companion = companion(native, opt, case.backend)
+            self._estimate = error_estimate(native, self._companion)
+        return native
+
+    def _widen(self, native):
+        """With thresholds, the solve once more on wider boxes if the cut could
+        still matter to an exceedance (more than ``CUT_SHARE`` of it)."""
         case, spec = self.case, self.case.tails
         if spec is None or not spec.thresholds.size:
             return native
@@ -130,17 +144,38 @@ class Grid(Solver):
         if share[worst] <= CUT_SHARE:
             return native
         tail = threshold_tail(threshold_tail(self.options.tail), effect[worst], CUT_SHARE * prob[worst])
-        return self._engine(tail=tail).propagate(case.network, case.input)
+        return self._engine(nodes=self._nodes, tail=tail).propagate(case.network, case.input)
 
     def _engine(self, **overrides) -> GridSolver:
-        return GridSolver(self.options, backend=self.case.backend, **overrides)
+        overrides.setdefault("nodes", getattr(self, "_nodes", _first_nodes(self.case)))
+        return GridSolver(self.options, backend=self.case.backend, check_health=False, **overrides)
+
+    def _diagnostics(self, native) -> dict:
+        out = dict(native.diagnostics)
+        out["error_estimate"] = self._estimate
+        out["nodes"] = np.int64(self._nodes)
+        out["refinements"] = np.int64(self._levels - 1)
+        return out
+
+    def _accuracy_problems(self, solution) -> list[str]:
+        est = np.asarray(solution.diagnostics.get("error_estimate", np.zeros(1)), dtype=np.float64)
+        tol = self.options.tol
+        if np.all(est <= tol):
+            return []
+        n = int(np.argmax(est))
+        nodes = int(solution.diagnostics.get("nodes", 0))
+        how = ("raise solver.max_seconds, or use another method" if is_auto(self.options.nodes)
+               else "raise solver.nodes or set it to 'auto'")
+        return [f"error estimate {est[n]:.3g} at layer {n} is above solver.tol = {tol:g} with {nodes} nodes per "
+                f"neuron ({how})"]
 
     def _summarize(self, native) -> list:
         return summarize_forward(native, self.options.marginal_points)
 
     def _solution(self, forward, backward, diagnostics, native, native_backward, resumed_from):
         return GridSolution(self.name, forward, backward, diagnostics, native, native_backward, resumed_from,
-                            observable=self.case.observable, options=self.options, backend=self.case.backend)
+                            observable=self.case.observable, options=self.options, backend=self.case.backend,
+                            _coarse={"solve": self._companion})
 
     def _pullback(self, native, report):
         points = self._points()
@@ -149,8 +184,7 @@ class Grid(Solver):
         spec = self.case.tails
         if spec is not None:
             g = self.case.observable
-            coarse = coarse_solve(native, self.options, self.case.backend)
-            prob, err = exceedances(native, coarse, g, spec.thresholds)
+            prob, err = exceedances(native, self._companion, g, spec.thresholds)
             tail_fields = {"thresholds": spec.thresholds, "exceedance": prob, "exceedance_error": err,
                            "quantile_levels": spec.quantiles, "quantiles": quantiles(native, g, spec.quantiles)}
             warn_cut(native, g, spec.thresholds, prob)
@@ -160,6 +194,29 @@ class Grid(Solver):
 
     def _reduce(self, solution, report):
         return reduce_network(solution.native, self.case.projection, solution.native_backward, progress=report)
+
+
+def _state_widths(case) -> list[int]:
+    """Widths of the laws a grid solve holds (0 for a point input; noiseless layers are composed)."""
+    return [0 if case.input.is_atomic else case.network.widths[0]] + [
+        layer.n_out for layer in case.network if not layer.noise.is_deterministic]
+
+
+def _hidden_width(case) -> int:
+    return max((layer.n_out for layer in case.network if layer.noise.is_deterministic), default=0)
+
+
+def _first_nodes(case) -> int:
+    """The case's nodes, or the first level of ``nodes = "auto"``."""
+    nodes = _grid_option(case, "nodes")
+    return start_nodes(_state_widths(case), _hidden_width(case)) if is_auto(nodes) else int(nodes)
+
+
+def _grid_option(case, name: str):
+    """The case's grid option ``name`` (its default when the case is another method's, as in
+    :func:`~mzpdf.solvers.registry.accepting`)."""
+    solver = case.solver if isinstance(case.solver, GridOptions) else GridOptions()
+    return getattr(solver, name)
 
 
 @dataclass(frozen=True)
@@ -183,15 +240,15 @@ class GridSolution(Solution):
         if density is None:
             return AtomLaw(native.input_law.mean())
         mass, mean, cov = density.moments()
-        grid = density.grid
+
+        def marginal(i, x):
+            return native.marginal(index, i, x)
 
         def joint(i, j, x, y):
-            nodal = grid.marginal(density.values, (min(i, j), max(i, j)))
-            if i > j:
-                nodal = nodal.T
-            return grid.rules[i].interpolation_matrix(x) @ nodal @ grid.rules[j].interpolation_matrix(y).T
+            x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+            return native.joint(index, i, j, x.reshape(-1), y.reshape(-1)).reshape(x.shape + y.shape)
 
-        return FunctionLaw(mass, mean, cov, density.marginal, joint, "grid")
+        return FunctionLaw(mass, mean, cov, marginal, joint, "grid")
 
     def _observable(self, g):
         if g is None:
@@ -202,7 +259,7 @@ class GridSolution(Solution):
 
     def _exceedance(self, g, t):
         if "solve" not in self._coarse:
-            self._coarse["solve"] = coarse_solve(self.native, self.options, self.backend)
+            self._coarse["solve"] = companion(self.native, self.options, self.backend)
         return exceedances(self.native, self._coarse["solve"], self._observable(g), t)
 
     def _quantile(self, g, q):
@@ -211,8 +268,8 @@ class GridSolution(Solution):
 
 def summarize_forward(solution, marginal_points: int = 201) -> list[LayerSummary]:
     """Moments and marginals of every layer of a grid solution; marginals are
-    interpolated onto ``marginal_points`` equispaced abscissae per neuron spanning
-    the layer's box. A layer without a density (inside a run of noiseless
+    the layers' own kernel sums (:meth:`ForwardSolution.marginal`) at
+    ``marginal_points`` equispaced abscissae per neuron spanning the layer's box. A layer without a density (inside a run of noiseless
     layers) gets the moments of its push-forward, NaN marginals on abscissae
     spanning the images of the nodes, and that span as its box."""
     out = []
@@ -230,11 +287,10 @@ def summarize_forward(solution, marginal_points: int = 201) -> list[LayerSummary
         grid = density.grid
         mass, mean, cov = density.moments()
         xs = np.stack([np.linspace(lo, hi, marginal_points) for lo, hi in grid.box])
-        pdf = np.stack([density.marginal(k, xs[k]) for k in range(grid.ndim)])
+        pdf = np.stack([solution.marginal(index, k, xs[k]) for k in range(grid.ndim)])
         joint = None
         if grid.ndim >= 2:
             x, y = (np.linspace(lo, hi, JOINT_POINTS) for lo, hi in grid.box[:2])
-            nodal = grid.marginal(density.values, (0, 1))
-            joint = (x, y, grid.rules[0].interpolation_matrix(x) @ nodal @ grid.rules[1].interpolation_matrix(y).T)
+            joint = (x, y, solution.joint(index, 0, 1, x, y))
         out.append(LayerSummary(mean, cov, mass, xs, pdf, grid.box, joint))
     return out

@@ -2,8 +2,8 @@
 
 The last noise is integrated in closed form (:mod:`mzpdf.tails`) over the
 atoms ``w_j p_{L-1}(x_j)`` of layer L-1's grid. The error bound of each
-probability is the difference to a second solve on the same boxes with
-fewer nodes (:data:`COARSE_FRACTION`), plus the mass the boxes cut times the
+probability is the difference to the companion solve on the same boxes with
+half the nodes (:func:`mzpdf.solvers.grid.accuracy.companion`), plus the mass the boxes cut times the
 largest survival any cut atom can have, plus a round-off allowance.
 """
 from __future__ import annotations
@@ -14,16 +14,11 @@ import numpy as np
 
 from ...errors import MassLossWarning
 from ...tails import invert_tail, log_tail, readout, survival_bound, tails_problem
-from .engine import ForwardSolution, GridSolver
+from .engine import ForwardSolution
 
-__all__ = ["COARSE_FRACTION", "CUT_SHARE", "ROUNDOFF_PER_LAYER", "cut_mass", "exceedances", "log_tail_of",
+__all__ = ["CUT_SHARE", "ROUNDOFF_PER_LAYER", "cut_mass", "exceedances", "log_tail_of",
            "quantiles", "sup_survival", "warn_cut"]
 
-# Nodes of the second solve behind an exceedance's error bound, as a fraction
-# of solver.nodes: coarse enough that its error dominates the fine solve's
-# under spectral convergence (so |fine - coarse| bounds the fine error), fine
-# enough to be resolved; costs about 0.75^(2N) of the solve for N neurons.
-COARSE_FRACTION = 0.75
 # Round-off allowance of an exceedance, relative to it: L + 1 chained
 # Nystrom sums of positive terms and a log-sum-exp, each ~1e-14 relative.
 ROUNDOFF_PER_LAYER = 1e-13
@@ -74,19 +69,9 @@ def cut_mass(native: ForwardSolution) -> float:
     return cut + float(-np.sum(np.minimum(w, 0.0)))
 
 
-def coarse_solve(native: ForwardSolution, options, backend: str) -> ForwardSolution:
-    """The solve on ``native``'s boxes with ``COARSE_FRACTION`` of its nodes."""
-    nodes = max(2, int(round(COARSE_FRACTION * options.nodes)))
-    solver = GridSolver(options, backend=backend, nodes=nodes)
-    boxes = [None if d is None else d.grid.box for d in native.densities]
-    with warnings.catch_warnings():  # its health is the fine solve's, already reported
-        warnings.simplefilter("ignore")
-        return solver.propagate(native.network, native.input_law, boxes=boxes)
-
-
 def exceedances(native: ForwardSolution, coarse: ForwardSolution, g, t) -> tuple[np.ndarray, np.ndarray]:
     """``P(g(X_L) > t)`` (T,) and the bound of its error (module doc);
-    ``coarse`` is :func:`coarse_solve` of ``native``."""
+    ``coarse`` is the companion of ``native`` (:func:`mzpdf.solvers.grid.accuracy.companion`)."""
     t = np.asarray(t, dtype=np.float64)
     if t.size == 0:
         return np.zeros(0), np.zeros(0)
