@@ -259,7 +259,7 @@ def _marginals(ax, r: Results) -> list[str]:
         line, = ax.plot(x, pdf, ls="-" if k < 10 else "--", color=f"C{k % 10}", label=f"output y_{k}")
         if stderr is not None:
             half = _BAND_STDERRS * stderr[k]
-            ax.fill_between(x, pdf - half, pdf + half, color=line.get_color(), alpha=0.35, lw=0,
+            ax.fill_between(x, pdf - half, pdf + half, color=line.get_color(), alpha=0.35, lw=0, gid="band",
                             label=_BAND if k == 0 else None)
         if mc is not None:
             ax.plot(mc.marginal_x[k], mc.marginal_pdf[k], ".", ms=2, color=line.get_color(), zorder=_REFERENCE_Z,
@@ -303,7 +303,8 @@ def _ridgeline(r: Results):
                 if layer.marginal_pdf_stderr is not None:
                     half = _BAND_STDERRS * layer.marginal_pdf_stderr[k]
                     legend.setdefault(_BAND, ax.fill_between(x, n + scale * (pdf - half), n + scale * (pdf + half),
-                                                             color=colour, alpha=0.5, lw=0, label=_BAND))
+                                                             color=colour, alpha=0.5, lw=0, gid="band",
+                                                             label=_BAND))
             else:
                 skipped[n] = _no_density(layer, n)
                 point = skipped[n].startswith("a point")

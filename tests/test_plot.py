@@ -372,6 +372,27 @@ def _variant(name: str) -> Results:
     raise KeyError(name)
 
 
+@pytest.fixture(scope="module")
+def variant_figures():
+    """``get(name)``: the figures of ``_variant(name)``, kept while the tests ask for the same variant (one at a
+    time: matplotlib warns past 20 open figures)."""
+    made = {}
+
+    def get(name: str) -> dict:
+        if name not in made:
+            for figs in made.values():
+                for fig in figs.values():
+                    plt.close(fig)
+            made.clear()
+            made[name] = figures(_variant(name))
+        return made[name]
+
+    yield get
+    for figs in made.values():
+        for fig in figs.values():
+            plt.close(fig)
+
+
 def _all_texts(fig) -> str:
     """Every text of ``fig``: titles, axis labels, tick labels, legends, notes."""
     return _flat(" ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text)))
@@ -383,33 +404,29 @@ def _overlap(a, b) -> bool:
 
 
 @pytest.mark.parametrize("key", ["", "memory", "joint", "marginals", "q0", "tails"])
-def test_titles_inside_the_figure_and_clear_of_their_neighbours(key):
+def test_titles_inside_the_figure_and_clear_of_their_neighbours(variant_figures, key):
     """Each panel title and the figure title lie inside the figure, and a panel title overlaps neither
     another panel (colour bars included) nor another title. Before, the long memory-norm name ran over the
     next panel's title in the overview and off both edges of the -memory figure, and the one-panel joint
     figure's title was clipped at both edges (mz_reduce_tanh, surrogate_uq)."""
-    figs = figures(_variant("long titles"))
-    try:
-        fig = figs[key]
-        fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
-        page = fig.bbox
-        titles = [(ax, ax.title) for ax in _panels_of(fig) if ax.get_title()]
-        if fig._suptitle is not None:  # matplotlib keeps the figure title there
-            titles.append((None, fig._suptitle))
-        assert titles
-        boxes = [(ax, text.get_window_extent(renderer)) for ax, text in titles]
-        for ax, box in boxes:
-            assert box.x0 >= page.x0 - 1 and box.x1 <= page.x1 + 1 and box.y1 <= page.y1 + 1, \
-                (key, ax and ax.get_title(), box, page)
-            for other, other_box in boxes:
-                assert other is ax or not _overlap(box, other_box), (key, ax and ax.get_title())
-            for other in fig.axes:
-                if other is not ax and ax is not None:
-                    assert not _overlap(box, other.get_window_extent(renderer)), (key, ax.get_title())
-    finally:
-        for f in figs.values():
-            plt.close(f)
+    figs = variant_figures("long titles")
+    fig = figs[key]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    titles = [(ax, ax.title) for ax in _panels_of(fig) if ax.get_title()]
+    if fig._suptitle is not None:  # matplotlib keeps the figure title there
+        titles.append((None, fig._suptitle))
+    assert titles
+    boxes = [(ax, text.get_window_extent(renderer)) for ax, text in titles]
+    for ax, box in boxes:
+        assert box.x0 >= page.x0 - 1 and box.x1 <= page.x1 + 1 and box.y1 <= page.y1 + 1, \
+            (key, ax and ax.get_title(), box, page)
+        for other, other_box in boxes:
+            assert other is ax or not _overlap(box, other_box), (key, ax and ax.get_title())
+        for other in fig.axes:
+            if other is not ax and ax is not None:
+                assert not _overlap(box, other.get_window_extent(renderer)), (key, ax.get_title())
 
 
 def _data_points(ax) -> np.ndarray:
@@ -426,29 +443,25 @@ def _data_points(ax) -> np.ndarray:
 
 @pytest.mark.parametrize("variant", ["plateau", "input only", "sampled"])
 @pytest.mark.parametrize("key", ["", "marginals"])
-def test_legends_cover_no_curve(key, variant):
+def test_legends_cover_no_curve(variant_figures, key, variant):
     """Every legend lies inside the figure, and no data point of any marginal curve or Monte Carlo dot lies
     under it. Before, the ridgeline's legend sat at the top left of the first panel, over the output's
     curve where it is wide (the plateau)."""
-    figs = figures(_variant(variant))
-    try:
-        fig = figs[key]
-        fig.canvas.draw()
-        renderer = fig.canvas.get_renderer()
-        legends = _legends(fig)
-        assert legends
-        panels = _panels_of(fig) if key else _panels_of(fig)[:1]  # the overview's marginals panel
-        for legend, _ in legends:
-            box = legend.get_window_extent(renderer)
-            page = fig.bbox
-            assert box.x0 >= page.x0 - 1 and box.x1 <= page.x1 + 1 and box.y0 >= page.y0 - 1, (key, box, page)
-            for ax in panels:
-                xy = _data_points(ax)
-                inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
-                assert not inside.any(), (key, ax.get_title(), int(inside.sum()))
-    finally:
-        for f in figs.values():
-            plt.close(f)
+    figs = variant_figures(variant)
+    fig = figs[key]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = _legends(fig)
+    assert legends
+    panels = _panels_of(fig) if key else _panels_of(fig)[:1]  # the overview's marginals panel
+    for legend, _ in legends:
+        box = legend.get_window_extent(renderer)
+        page = fig.bbox
+        assert box.x0 >= page.x0 - 1 and box.x1 <= page.x1 + 1 and box.y0 >= page.y0 - 1, (key, box, page)
+        for ax in panels:
+            xy = _data_points(ax)
+            inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+            assert not inside.any(), (key, ax.get_title(), int(inside.sum()))
 
 
 @pytest.mark.parametrize("key", ["", "marginals"])
@@ -465,23 +478,19 @@ def test_monte_carlo_dots_beneath_the_curves(hand_figures, key):
     assert checked
 
 
-def test_q0_axis_is_the_distance_from_the_first_point():
+def test_q0_axis_is_the_distance_from_the_first_point(hand_figures):
     """The x axis says "distance from A along the line to B", and the drawn x of each point is its
     distance from A (the hand points lie on one line, so it is exact; 1e-12: round-off of an SVD). Before,
     the label said "from A to B" but 0 was the points' centroid (x < 0 at A)."""
-    r = _hand_results()
-    fig = figures(r)["q0"]
-    try:
-        ax = _panels_of(fig)[0]
-        solver = [c for c in ax.containers if c.get_label().startswith("grid solver")][0]
-        x, y = (np.asarray(v, dtype=float) for v in solver.lines[0].get_data())
-        drawn = [int(np.argmin(np.abs(r.backward.q0 - v))) for v in y]  # q0 values are distinct: each names its point
-        a = r.backward.points[drawn[int(np.argmin(x))]]
-        assert np.min(x) == 0.0 and str(np.round(a, 2).tolist()) in ax.get_xlabel()
-        assert ax.get_xlabel().startswith("distance from A")
-        np.testing.assert_allclose(x, np.linalg.norm(r.backward.points[drawn] - a, axis=1), atol=1e-12)
-    finally:
-        plt.close("all")
+    r = _hand_results()  # the result hand_figures drew (a seeded generator)
+    ax = _panels_of(hand_figures["q0"])[0]
+    solver = [c for c in ax.containers if c.get_label().startswith("grid solver")][0]
+    x, y = (np.asarray(v, dtype=float) for v in solver.lines[0].get_data())
+    drawn = [int(np.argmin(np.abs(r.backward.q0 - v))) for v in y]  # q0 values are distinct: each names its point
+    a = r.backward.points[drawn[int(np.argmin(x))]]
+    assert np.min(x) == 0.0 and str(np.round(a, 2).tolist()) in ax.get_xlabel()
+    assert ax.get_xlabel().startswith("distance from A")
+    np.testing.assert_allclose(x, np.linalg.norm(r.backward.points[drawn] - a, axis=1), atol=1e-12)
 
 
 def test_q0_monte_carlo_bars_drawn_above_hollow_solver_markers(hand_figures):
@@ -515,26 +524,22 @@ def test_coordinates_named_input_hidden_output(hand_figures):
 
 
 @pytest.mark.parametrize("width", [10, 30])
-def test_every_output_drawn_or_the_rest_named(width):
+def test_every_output_drawn_or_the_rest_named(variant_figures, width):
     """A 10-output model's overview draws all 10 curves (before: "first 8 of 10", nothing said where the
     rest are); 30 outputs draw 20 and a note names y_20 to y_29 and where the file keeps them."""
-    figs = figures(_variant(f"outputs {width}"))
-    try:
-        ax = _panels_of(figs[""])[0]
-        curves = [line.get_label() for line in ax.lines if line.get_label().startswith("output y_")]
-        shown = min(width, 20)
-        assert curves == [f"output y_{k}" for k in range(shown)]
-        legend = [t.get_text() for t in ax.get_legend().get_texts()]
-        assert legend[:shown] == curves
-        notes = _notes(figs[""])
-        if width > shown:
-            assert f"outputs y_{shown} to y_{width - 1} not drawn ({shown} of {width} shown)" in notes
-            assert f"/forward/layer_{len(HAND_WIDTHS) - 1:03d}/marginals" in notes
-        else:
-            assert "outputs y_" not in notes and "first" not in _all_texts(figs[""])
-    finally:
-        for f in figs.values():
-            plt.close(f)
+    figs = variant_figures(f"outputs {width}")
+    ax = _panels_of(figs[""])[0]
+    curves = [line.get_label() for line in ax.lines if line.get_label().startswith("output y_")]
+    shown = min(width, 20)
+    assert curves == [f"output y_{k}" for k in range(shown)]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:shown] == curves
+    notes = _notes(figs[""])
+    if width > shown:
+        assert f"outputs y_{shown} to y_{width - 1} not drawn ({shown} of {width} shown)" in notes
+        assert f"/forward/layer_{len(HAND_WIDTHS) - 1:03d}/marginals" in notes
+    else:
+        assert "outputs y_" not in notes and "first" not in _all_texts(figs[""])
 
 
 def test_layers_without_a_density_draw_mean_and_sd_and_warn_nothing():
@@ -570,46 +575,38 @@ def test_layers_without_a_density_draw_mean_and_sd_and_warn_nothing():
             plt.close(f)
 
 
-def test_sampled_densities_drawn_with_their_stored_band():
+def test_sampled_densities_drawn_with_their_stored_band(variant_figures):
     """A sampling method's stored pdf_stderr is drawn as a band of +-2 standard errors (a PolyCollection
     whose edges are pdf -+ 2 stderr: identity, to float round-off) on the overview and the ridgeline, and
     the legends say so. Before: no band, the stored standard errors were not drawn."""
     r = _variant("sampled")
-    figs = figures(r)
-    try:
-        ax = _panels_of(figs[""])[0]
-        last = r.forward[-1]
-        bands = [c for c in ax.collections if len(c.get_paths()) and c.get_alpha() == 0.35]
-        assert len(bands) == last.marginal_x.shape[0]
-        for k, band in enumerate(bands):
-            y = band.get_paths()[0].vertices[:, 1]
-            hi, lo = last.marginal_pdf[k] + 2 * last.marginal_pdf_stderr[k], last.marginal_pdf[k] - 2 * \
-                last.marginal_pdf_stderr[k]
-            assert np.isclose(y.max(), hi.max(), rtol=1e-12) and np.isclose(y.min(), lo.min(), rtol=1e-12)
-        assert _BAND in [t.get_text() for t in ax.get_legend().get_texts()]
-        assert _BAND in [t.get_text() for t in figs["marginals"].legends[0].get_texts()]
-        ridge = [c for c in _panels_of(figs["marginals"])[0].collections if c.get_label() == _BAND]
-        assert len(ridge) == len(HAND_WIDTHS)  # one band a layer of coordinate 0
-    finally:
-        for f in figs.values():
-            plt.close(f)
+    figs = variant_figures("sampled")
+    ax = _panels_of(figs[""])[0]
+    last = r.forward[-1]
+    bands = [c for c in ax.collections if c.get_gid() == "band"]
+    assert len(bands) == last.marginal_x.shape[0]
+    for k, band in enumerate(bands):
+        y = band.get_paths()[0].vertices[:, 1]
+        hi, lo = last.marginal_pdf[k] + 2 * last.marginal_pdf_stderr[k], last.marginal_pdf[k] - 2 * \
+            last.marginal_pdf_stderr[k]
+        assert np.isclose(y.max(), hi.max(), rtol=1e-12) and np.isclose(y.min(), lo.min(), rtol=1e-12)
+    assert _BAND in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert _BAND in [t.get_text() for t in figs["marginals"].legends[0].get_texts()]
+    ridge = [c for c in _panels_of(figs["marginals"])[0].collections if c.get_gid() == "band"]
+    assert len(ridge) == len(HAND_WIDTHS)  # one band a layer of coordinate 0
 
 
 @pytest.mark.parametrize("variant, meaning", [("sampled", f"{TAIL_STDERRS:g} standard errors"),
                                               ("deterministic", "error estimate")])
-def test_tail_error_named_for_what_the_file_stores(variant, meaning):
+def test_tail_error_named_for_what_the_file_stores(variant_figures, hand_figures, variant, meaning):
     """/backward/exceedance_error is drawn under its own name with what it is: a sampled result's is
     TAIL_STDERRS standard errors over the replicates (qmc), a deterministic solve's an error estimate; no
     text calls either an "error bound". Before: "relative error bound", "error bound / P" for both."""
-    figs = figures(_variant("sampled") if variant == "sampled" else _hand_results())
-    try:
-        fig = figs["tails"]
-        rel = _panels_of(fig)[1]
-        assert [t.get_text() for t in rel.get_legend().get_texts()] == [f"exceedance_error / P ({meaning})"]
-        assert rel.get_ylabel() == "exceedance_error / P"
-        assert "error bound" not in _all_texts(fig)
-        if variant == "sampled":
-            assert "over the 8 replicates" in _notes(fig)
-    finally:
-        for f in figs.values():
-            plt.close(f)
+    figs = variant_figures("sampled") if variant == "sampled" else hand_figures
+    fig = figs["tails"]
+    rel = _panels_of(fig)[1]
+    assert [t.get_text() for t in rel.get_legend().get_texts()] == [f"exceedance_error / P ({meaning})"]
+    assert rel.get_ylabel() == "exceedance_error / P"
+    assert "error bound" not in _all_texts(fig)
+    if variant == "sampled":
+        assert "over the 8 replicates" in _notes(fig)
