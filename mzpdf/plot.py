@@ -3,30 +3,43 @@
 =====================  =====================================================
 file                   what it shows
 =====================  =====================================================
-``NAME.png``           overview: the last layer's marginals (Monte Carlo
-                       dots beside them), memory norm and reduced marginals
-                       for a Mori-Zwanzig run, depth-theory panels
-``NAME-marginals.png`` ridgeline: every layer's marginal of every neuron
-                       (up to 6), Monte Carlo histograms overlaid
-``NAME-joint.png``     heat maps of the 2-D marginal of neurons 0 and 1,
+``NAME.png``           overview: the outputs' marginals (every output up to
+                       ``_MAX_CURVES``; Monte Carlo dots beside them, sampled
+                       densities with their band of 2 standard errors), memory
+                       norm and reduced marginals for a Mori-Zwanzig run,
+                       depth-theory panels
+``NAME-marginals.png`` ridgeline: every layer's marginal (input x_k, hidden
+                       units, output y_k) of each coordinate (up to 6), Monte
+                       Carlo histograms beneath; a layer without a density
+                       shows its mean +- sd
+``NAME-joint.png``     heat maps of the 2-D marginal of coordinates 0 and 1,
                        layer by layer (up to 6 layers)
 ``NAME-q0.png``        the conditional expectation q_0 at the case's points,
-                       against the position along the line through them,
-                       with Monte Carlo means and 95 % intervals
+                       against the distance from the first point along the
+                       line through them, with Monte Carlo means and 95 %
+                       intervals drawn above the solver's (hollow) markers
 ``NAME-memory.png``    memory kernel norm against lag (log scale), one line
                        per layer, with the kappa bound's slope
 ``NAME-tails.png``     the survival function P(g(X_L) > t) at the case's
-                       ``observable.thresholds`` on a log scale, with its
-                       error bound as a band and the quantiles marked
+                       ``observable.thresholds`` on a log scale with the
+                       quantiles marked, and the stored
+                       ``/backward/exceedance_error`` relative to P, named
+                       for what it is (an error estimate of a deterministic
+                       solve, or a multiple of a sampling standard error)
 =====================  =====================================================
 
 Every figure keeps to a few rules a reviewer can rely on: at most four panels
-a row and a bounded aspect ratio; a legend entry for each thing drawn and for
-nothing that is not (a slope that would fall outside the axes is stated in a
-note instead); colour tied to the layer, with a colour bar, where curves of
-several layers share an axis; values below round-off (``_ROUND_OFF`` of the
+a row and a bounded aspect ratio; titles wrapped to the width of their panel
+(and the figure's title to the figure), so none runs into a neighbour or off
+the figure; a legend entry for each thing drawn and for nothing that is not
+(a slope that would fall outside the axes is stated in a note instead),
+legends beside or below the data, never on it; reference dots beneath the
+curves they check; colour tied to the layer, with a colour bar, where curves
+of several layers share an axis; values below round-off (``_ROUND_OFF`` of the
 largest) left out instead of drawn as structure; integer ticks on layer and
-lag axes; and a visible note on the figure for every layer it skips and why.
+lag axes; and a visible note on the figure for every layer or output it skips,
+why, and where to read it. matplotlib's own warnings never reach the user (a
+legend is asked for only where something is labelled).
 
 A figure is drawn only when the result holds its data. :func:`figures`
 returns the matplotlib figures (for notebooks and tests), :func:`plot_results`
@@ -34,16 +47,19 @@ writes them.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from .results import Results
+from .solvers.qmc.plugin import TAIL_STDERRS
 
 __all__ = ["figures", "plot_results"]
 
 _MAX_NEURONS = 6
 _MAX_LAYERS = 6
+_MAX_CURVES = 20  # outputs on the overview: ten colours, solid then dashed
 _MAX_COLS = 4  # panels a row
 _MAX_WIDTH_IN = 16.0  # inches; with _MAX_ASPECT, no figure becomes a strip
 _MAX_ASPECT = 3.0  # width / height of a figure
@@ -51,7 +67,10 @@ _MAX_ASPECT = 3.0  # width / height of a figure
 # arithmetic leaves ~1e-16 of the largest norm behind in a kernel that vanishes
 # exactly (linear-gaussian nets), far below any kernel a computation resolves.
 _ROUND_OFF = 1e-12
+_BAND_STDERRS = 2.0  # half-width of a sampled density's band, in its standard errors
+_BAND = f"band: density \u00b1 {_BAND_STDERRS:g} standard errors"
 _NOTE = {"fontsize": "small", "color": "0.25", "ha": "left", "va": "bottom"}
+_REFERENCE_Z = 1.5  # Monte Carlo dots: above the fills (1), beneath the curves (2) they check
 
 
 def _panels(n: int, width: float, height: float, **kwargs):
@@ -70,17 +89,53 @@ def _panels(n: int, width: float, height: float, **kwargs):
     return fig, list(axes.ravel()[:n])
 
 
-def _note(fig, lines: list[str]) -> None:
-    """Write ``lines`` at the bottom left of ``fig`` (skipped layers, values
-    left out), leaving room for them below the panels."""
-    if lines:
-        fig.text(0.01, 0.005, "\n".join(lines), gid="note", **_NOTE)
+def _wrap(text, width_px: float, renderer) -> bool:
+    """Break the lines of ``text`` (an artist) so that it is at most
+    ``width_px`` wide; whether it changed."""
+    if not text.get_text() or text.get_window_extent(renderer).width <= width_px:
+        return False
+    lines = text.get_text().split("\n")
+    chars = max(12, int(max(map(len, lines)) * width_px / text.get_window_extent(renderer).width) - 1)
+    wrapped = "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) for line in lines)
+    text.set_text(wrapped)
+    return wrapped != "\n".join(lines)
 
 
-def _layout(fig, notes: list[str], right: float = 1.0) -> None:
-    """Notes at the bottom, then the panels fitted above them and left of ``right``."""
-    _note(fig, notes)
-    fig.tight_layout(rect=(0, min(0.045 * len(notes), 0.3), right, 1))
+def _layout(fig, notes: list[str], right: float = 1.0, legend=None) -> None:
+    """Notes at the bottom left (wrapped to the figure), a figure legend
+    ``(handles, labels)`` in a row above them, then the panels fitted above
+    both and left of ``right``, their titles wrapped to their width and the
+    figure's title to the figure's, until every title fits."""
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    bottom = 0.0
+    if notes:
+        note = fig.text(0.01, 0.005, "\n".join(notes), gid="note", **_NOTE)
+        _wrap(note, 0.97 * width, renderer)
+        bottom = 0.005 + note.get_window_extent(renderer).height / height
+    if legend is not None and legend[0]:
+        for cols in range(min(len(legend[0]), 3), 0, -1):  # as many columns as the figure's width holds
+            box = fig.legend(*legend, loc="lower left", bbox_to_anchor=(0.01, bottom), ncols=cols, fontsize="small",
+                             frameon=False)
+            if cols == 1 or box.get_window_extent(renderer).width <= 0.97 * width:
+                break
+            box.remove()
+        bottom += box.get_window_extent(renderer).height / height
+    suptitle = getattr(fig, "_suptitle", None)
+    for _ in range(4):  # wrapping makes a title taller, the layout then narrows nothing: a few rounds settle
+        fig.tight_layout(rect=(0, min(bottom + 0.01, 0.5), right, 1))
+        changed = suptitle is not None and _wrap(suptitle, 0.97 * width, renderer)
+        for ax in fig.axes:
+            if ax.get_label() != "<colorbar>":
+                changed |= _wrap(ax.title, ax.bbox.width, renderer)
+        if not changed:
+            break
+
+
+def _legend(ax, **kwargs) -> None:
+    """A legend, only where something is labelled (matplotlib warns otherwise)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
 
 
 def _integer_ticks(axis) -> None:
@@ -97,6 +152,27 @@ def _above_roundoff(values, scale: float | None = None) -> np.ndarray:
     if scale is None:
         scale = float(v[ok].max()) if ok.any() else 0.0
     return ok & (v > _ROUND_OFF * scale) & (v > 0)
+
+
+def _unit(r: Results, n: int, k: int) -> str:
+    """Coordinate ``k`` of layer ``n`` by its role: an input, a hidden unit, an output."""
+    return f"input x_{k}" if n == 0 else f"output y_{k}" if n == r.depth else f"layer {n} hidden unit {k}"
+
+
+def _has_density(layer, k: int | None = None) -> bool:
+    pdf = layer.marginal_pdf if k is None else layer.marginal_pdf[k]
+    return bool(np.all(np.isfinite(pdf)))
+
+
+def _no_density(layer, n: int) -> str:
+    """Why a layer has no density: a point (cov 0), or a deterministic image of the layer before."""
+    if not np.any(np.asarray(layer.cov, dtype=float)):
+        return "a point (cov 0)"
+    return "no density stored" + (f" (deterministic image of layer {n - 1})" if n else "")
+
+
+def _sd(layer) -> np.ndarray:
+    return np.sqrt(np.clip(np.diag(np.atleast_2d(layer.cov)), 0.0, None))
 
 
 def figures(results: Results) -> dict:
@@ -142,9 +218,8 @@ def _overview(results: Results):
     a = results.analysis or {}
     extra = [f for f, key in ((_distances, "tv"), (_variance, "q_measured")) if key in a]
     panels = 1 + (2 if results.mz is not None else 0) + len(extra)
-    fig, axes = _panels(panels, 5.0, 3.9)
-    notes = []
-    _marginals(axes[0], results)
+    fig, axes = _panels(panels, 5.8, 3.9)  # the marginals' legend sits beside their axes
+    notes = _marginals(axes[0], results)
     if results.mz is not None:
         notes += _memory(axes[1], results.mz)
         _reduced(axes[2], results)
@@ -155,51 +230,109 @@ def _overview(results: Results):
     return fig
 
 
+def _marginals(ax, r: Results) -> list[str]:
+    """The last layer's marginals, one curve an output (at most ``_MAX_CURVES``,
+    the rest named in a note), with the stored band of a sampled density and
+    Monte Carlo dots beneath; a layer without a density: mean +- sd of each
+    output. The legend sits right of the axes. Returns notes for the figure."""
+    last, L = r.forward[-1], r.depth
+    width = last.marginal_x.shape[0]
+    shown = range(min(width, _MAX_CURVES))
+    notes = []
+    if width > len(shown):
+        notes.append(f"outputs y_{len(shown)} to y_{width - 1} not drawn ({len(shown)} of {width} shown): every "
+                     f"output's marginal is in the result file, /forward/layer_{L:03d}/marginals "
+                     f"(results.law({L}).marginal(k, x) in Python)")
+    mc = r.montecarlo[-1] if r.montecarlo is not None else None
+    if not _has_density(last):
+        sd = _sd(last)
+        ax.errorbar(last.mean[shown], list(shown), xerr=sd[shown], fmt="o", capsize=3, ls="none",
+                    label="mean \u00b1 sd (stored mean and cov)")
+        ax.set_yticks(list(shown), [f"y_{k}" for k in shown])
+        ax.set(title=f"outputs of layer {L}: {_no_density(last, L)}", xlabel="value", ylabel="output")
+        ax.invert_yaxis()
+        _legend(ax, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        return notes
+    stderr = last.marginal_pdf_stderr
+    for k in shown:
+        x, pdf = last.marginal_x[k], last.marginal_pdf[k]
+        line, = ax.plot(x, pdf, ls="-" if k < 10 else "--", color=f"C{k % 10}", label=f"output y_{k}")
+        if stderr is not None:
+            half = _BAND_STDERRS * stderr[k]
+            ax.fill_between(x, pdf - half, pdf + half, color=line.get_color(), alpha=0.35, lw=0, gid="band",
+                            label=_BAND if k == 0 else None)
+        if mc is not None:
+            ax.plot(mc.marginal_x[k], mc.marginal_pdf[k], ".", ms=2, color=line.get_color(), zorder=_REFERENCE_Z,
+                    label="Monte Carlo histogram (dots)" if k == 0 else None)
+    ax.set(title=f"output marginals, layer {L}", xlabel="value", ylabel="density")
+    handles, labels = ax.get_legend_handles_labels()
+    first = sorted(range(len(labels)), key=lambda i: not labels[i].startswith("output"))  # outputs, then the rest
+    ax.legend([handles[i] for i in first], [labels[i] for i in first], fontsize="x-small", loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), ncols=2 if len(shown) > 12 else 1)
+    return notes
+
+
 def _ridgeline(r: Results):
-    """One panel per neuron; layers stacked upward, each scaled to its own peak
-    and coloured by layer (colour bar)."""
+    """One panel per coordinate k (input x_k, the hidden units k, output y_k);
+    layers stacked upward, each scaled to its own peak and coloured by layer
+    (colour bar); a layer without a density shows its mean +- sd. The legend
+    goes below the panels."""
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     width = max(layer.marginal_x.shape[0] for layer in r.forward)
-    # neurons with a density on some layer (a layer after a noiseless one, or a point law, has none)
-    drawable = [k for k in range(width) if any(k < layer.marginal_x.shape[0] and
-                                               np.all(np.isfinite(layer.marginal_pdf[k])) for layer in r.forward)]
-    neurons = (drawable or [0])[:_MAX_NEURONS]
-    cols = len(neurons)
-    fig, axes = _panels(cols, 3.4, 0.9 + 0.45 * (r.depth + 1), sharey=True)
+    neurons = list(range(min(width, _MAX_NEURONS)))
+    fig, axes = _panels(len(neurons), 3.4, 0.9 + 0.45 * (r.depth + 1), sharey=True)
     cmap, norm = plt.get_cmap("viridis"), Normalize(0, max(r.depth, 1))
-    skipped = {}
+    skipped, legend = {}, {}
     for k, ax in zip(neurons, axes):
+        roles = []
         for n, layer in enumerate(r.forward):
             if k >= layer.marginal_x.shape[0]:
                 continue
-            if not np.all(np.isfinite(layer.marginal_pdf[k])):
-                skipped[n] = "no density (a point law, or the output of a noiseless layer)"
-                continue
-            x, pdf = layer.marginal_x[k], layer.marginal_pdf[k]
-            scale = 0.9 / max(float(pdf.max()), 1e-300)
+            roles.append(_unit(r, n, k).replace(f"layer {n} hidden", "hidden"))
             colour = cmap(norm(n))
-            ax.plot(x, n + scale * pdf, lw=1.2, color=colour, label="density" if n == r.depth else None)
-            ax.fill_between(x, n, n + scale * pdf, color=colour, alpha=0.25)
-            if r.montecarlo is not None and n < len(r.montecarlo):
-                mc = r.montecarlo[n]
-                hit = mc.marginal_pdf[k] > 0
-                ax.plot(mc.marginal_x[k][hit], n + scale * mc.marginal_pdf[k][hit], ".", ms=1.5, color="k",
-                        label="Monte Carlo histogram" if n == r.depth else None)
-        ax.set(title=f"neuron {k}", xlabel="x")
-        ax.set_yticks(range(r.depth + 1))
-        ax.set_ylim(-0.1, r.depth + 1.3)  # headroom for the legend above the top layer
+            mc = r.montecarlo[n] if r.montecarlo is not None and n < len(r.montecarlo) else None
+            if _has_density(layer, k):
+                x, pdf = layer.marginal_x[k], layer.marginal_pdf[k]
+                scale = 0.9 / max(float(pdf.max()), 1e-300)
+                what = "density (scaled to its peak)"
+                legend.setdefault(what, ax.plot(x, n + scale * pdf, lw=1.2, color=colour, label=what)[0])
+                ax.fill_between(x, n, n + scale * pdf, color=colour, alpha=0.2, lw=0)
+                if layer.marginal_pdf_stderr is not None:
+                    half = _BAND_STDERRS * layer.marginal_pdf_stderr[k]
+                    legend.setdefault(_BAND, ax.fill_between(x, n + scale * (pdf - half), n + scale * (pdf + half),
+                                                             color=colour, alpha=0.5, lw=0, gid="band",
+                                                             label=_BAND))
+            else:
+                skipped[n] = _no_density(layer, n)
+                point = skipped[n].startswith("a point")
+                what = "point (cov 0)" if point else "mean \u00b1 sd (layer without a density)"
+                bars = ax.errorbar(layer.mean[k], n + 0.3, xerr=_sd(layer)[k], fmt="x" if point else "o",
+                                   color=colour, capsize=3, ls="none", label=what)
+                legend.setdefault(what, bars)
+            hit = mc.marginal_pdf[k] > 0 if mc is not None else np.zeros(0, dtype=bool)
+            if hit.any():
+                if not _has_density(layer, k):  # no curve to scale by: the histogram's own peak
+                    scale = 0.9 / float(mc.marginal_pdf[k].max())
+                legend.setdefault("Monte Carlo histogram (dots)", ax.plot(
+                    mc.marginal_x[k][hit], n + scale * mc.marginal_pdf[k][hit], ".", ms=1.5, color="0.35",
+                    zorder=_REFERENCE_Z, label="Monte Carlo histogram (dots)")[0])
+        ax.set(title=", ".join(dict.fromkeys(roles)), xlabel="value")
+        ax.set_yticks(range(r.depth + 1), [f"{n} input" if n == 0 else f"{n} output" if n == r.depth else str(n)
+                                           for n in range(r.depth + 1)])
+        ax.set_ylim(-0.1, r.depth + 1.0)
         if axes.index(ax) % _MAX_COLS == 0:
             ax.set_ylabel("layer")
-    axes[0].legend(fontsize="x-small", loc="upper left")
-    more = f", {cols} of {width} neurons" if width > cols else ""
+    more = f", {len(neurons)} of {width} coordinates" if width > len(neurons) else ""
     fig.suptitle(f"{r.case_name}: marginal densities by layer, each scaled to its peak{more}")
-    notes = [f"layer {n} not drawn: {why}" for n, why in sorted(skipped.items())]
-    if len(drawable) < width:
-        notes.append(f"{width - len(drawable)} neurons not drawn: no layer gives them a density")
-    _layout(fig, notes, right=0.92)
+    notes = [f"layer {n}: {why}; " + ("its value marked" if why.startswith("a point") else "its mean \u00b1 sd drawn")
+             for n, why in sorted(skipped.items())]
+    if width > len(neurons):
+        notes.append(f"coordinates {len(neurons)} to {width - 1} not drawn: their marginals are in the result file, "
+                     "/forward/layer_NNN/marginals (results.law(n).marginal(k, x) in Python)")
+    _layout(fig, notes, right=0.92, legend=(list(legend.values()), list(legend)))
     bottom = axes[-1].get_position().y0
     cax = fig.add_axes((0.935, bottom, 0.012, axes[0].get_position().y1 - bottom), label="<colorbar>")
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label="layer")
@@ -213,8 +346,8 @@ def _joint(r: Results):
         if layer.joint is not None:
             layers.append((n, layer))
         else:
-            why = ("one neuron" if layer.marginal_x.shape[0] < 2 else
-                   "a point law" if not np.all(np.isfinite(layer.marginal_pdf)) else "no 2-D marginal stored")
+            why = ("one coordinate" if layer.marginal_x.shape[0] < 2 else
+                   _no_density(layer, n) if not _has_density(layer) else "no 2-D marginal stored")
             notes.append(f"layer {n} not drawn: {why}")
     if len(layers) > _MAX_LAYERS:  # the first, the last, and evenly spaced ones between
         pick = np.unique(np.linspace(0, len(layers) - 1, _MAX_LAYERS).round().astype(int))
@@ -226,51 +359,62 @@ def _joint(r: Results):
     for ax, (n, layer) in zip(axes, layers):
         x, y, pdf = layer.joint
         mesh = ax.pcolormesh(x, y, np.maximum(pdf, 0.0).T, shading="auto", cmap="viridis")
-        ax.set(title=f"layer {n}", xlabel="neuron 0", ylabel="neuron 1")
+        role = "inputs" if n == 0 else "outputs" if n == r.depth else "hidden units"
+        ax.set(title=f"layer {n} ({role})", xlabel=_unit(r, n, 0), ylabel=_unit(r, n, 1))
         fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.04, label="density")
-    fig.suptitle(f"{r.case_name}: 2-D marginal density of neurons 0 and 1")
+    fig.suptitle(f"{r.case_name}: 2-D marginal density of coordinates 0 and 1")
     _layout(fig, notes)
     return fig
 
 
 def _q0(r: Results):
-    """q0 against the position along the line through the points (their
-    projection on the first principal direction), as points (with 95 %
-    intervals where the method gives a standard error), Monte Carlo beside it."""
+    """q0 against the distance from the first point A along the line through
+    the points (their projection on the first principal direction, 0 at A),
+    as hollow markers (with 95 % intervals where the method gives a standard
+    error), the Monte Carlo means and intervals drawn above them."""
     pts, q0 = r.backward.points, r.backward.q0
     centred = pts - pts.mean(axis=0)
     direction = np.linalg.svd(centred, full_matrices=False)[2][0] if len(pts) > 1 else np.ones(pts.shape[1])
     s = centred @ direction
     order = np.argsort(s)
+    off = float(np.max(np.linalg.norm(centred - np.outer(s, direction), axis=1))) if len(pts) > 1 else 0.0
+    s = s - s[order[0]]  # 0 at the first point, A
     fig, (ax,) = _panels(1, 6.0, 3.6)
     err = _stderr(getattr(r.backward, "q0_stderr", None), r.diagnostics.get("q0_stderr"), q0)
+    solver = {"fmt": "o", "ms": 8, "mfc": "none", "ls": "none", "zorder": 2}
     if err is None:
-        ax.plot(s[order], q0[order], "o", ls="none", label=f"{r.method} solver")
+        ax.errorbar(s[order], q0[order], label=f"{r.method} solver", **solver)
     else:
-        ax.errorbar(s[order], q0[order], yerr=1.96 * err[order], fmt="o", ls="none", capsize=3,
-                    label=f"{r.method} solver (95 % interval)")
+        ax.errorbar(s[order], q0[order], yerr=1.96 * err[order], capsize=4, label=f"{r.method} solver (95 % interval)",
+                    **solver)
     mc = r.montecarlo_backward
     if mc is not None and len(mc.q0) == len(q0):
         mc_err = _stderr(r.montecarlo_backward_stderr, None, mc.q0)
-        ax.errorbar(s[order], mc.q0[order], yerr=None if mc_err is None else 1.96 * mc_err[order], fmt="s", ms=4,
-                    ls="none", capsize=3, mfc="none",
+        ax.errorbar(s[order], mc.q0[order], yerr=None if mc_err is None else 1.96 * mc_err[order], fmt="s", ms=3,
+                    ls="none", capsize=3, color="C1", zorder=3,  # bars (zorder - 0.1) above the solver's markers
                     label="Monte Carlo" + ("" if mc_err is None else " (95 % interval)"))
-    start, end = pts[order[0]], pts[order[-1]]
+    start, end = (np.round(pts[i], 2).tolist() for i in (order[0], order[-1]))
+    scale = float(np.max(np.abs(centred))) if len(pts) > 1 else 0.0
+    notes = []
+    if off > 1e-9 * max(scale, 1e-300):
+        notes.append(f"the points are up to {off:.2g} off the line: each is drawn at its projection on the points' "
+                     f"principal direction {np.round(direction, 2).tolist()}")
     ax.set(title=f"{r.case_name}: q0(x) = E[g(X_L) | X_0 = x] at the points",
-           xlabel=f"position along the line from {np.round(start, 2).tolist()} to {np.round(end, 2).tolist()}",
-           ylabel="q0")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
+           xlabel=f"distance from A = {start} along the line to B = {end}", ylabel="q0")
+    _legend(ax, fontsize="small")
+    _layout(fig, notes)
     return fig
 
 
 def _tails(r: Results):
     """Left: P(g(X_L) > t) against t on a log scale (the solver's values as
     points joined by a line: a smooth function of t), the quantiles as points
-    on the curve (t_q at P = 1 - q). Right: the error bound relative to the
-    probability (a band on the left panel would be invisible at the 1e-3
-    relative bounds the grid gives). Thresholds whose probability is 0 or not
-    finite are left out and said so."""
+    on the curve (t_q at P = 1 - q). Right: the stored exceedance_error
+    relative to P (a band on the left panel would be invisible at the 1e-3
+    relative errors the grid gives), named for what it is: a sampled result's
+    is ``TAIL_STDERRS`` standard errors, a deterministic solve's an error
+    estimate. Thresholds whose probability is 0 or not finite are left out
+    and said so."""
     back = r.backward
     t, p = np.asarray(back.thresholds, float), np.asarray(back.exceedance, float)
     err = np.asarray(back.exceedance_error, float) if back.exceedance_error is not None else np.full_like(p, np.nan)
@@ -289,14 +433,26 @@ def _tails(r: Results):
         for q, tq, u in zip(levels, quantiles, upper):
             ax.annotate(f"q = {q:g}", (tq, u), textcoords="offset points", xytext=(5, 5), fontsize="x-small")
     ax.set(title=f"{r.case_name}: exceedance probabilities", xlabel="threshold t", ylabel="P(g(X_L) > t)")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
+    sampled = r.forward[-1].mean_stderr is not None or r.forward[-1].marginal_pdf_stderr is not None
+    if sampled:
+        replicates = r.diagnostics.get("replicates")
+        over = f"the {int(replicates)} replicates" if replicates is not None else "the replicates"
+        what = f"{TAIL_STDERRS:g} standard errors"
+        notes.append(f"exceedance_error (as stored): {what} of P over {over}, a statistical error bar (two-sided "
+                     "normal coverage 1 - 6e-5 where the replicates' mean is normal), not a bound")
+    else:
+        what = "error estimate"
+        notes.append("exceedance_error (as stored): the solver's a-posteriori error estimate of P (the difference to "
+                     "a coarser solve, plus the mass its boxes cut and a round-off allowance)")
     bounded = shown & np.isfinite(err) & (err > 0)
     if bounded.any():
-        rel.semilogy(t[bounded], err[bounded] / p[bounded], "s-", ms=4, color="C1", label="error bound / P")
+        rel.semilogy(t[bounded], err[bounded] / p[bounded], "s-", ms=4, color="C1",
+                     label=f"exceedance_error / P ({what})")
         rel.legend(fontsize="small")
     else:
-        notes.append("no error bound stored")
-    rel.set(title="relative error bound", xlabel="threshold t", ylabel="bound / P")
+        notes.append("no exceedance_error stored")
+    rel.set(title="stored exceedance_error relative to P", xlabel="threshold t", ylabel="exceedance_error / P")
     notes.append("no Monte Carlo reference of the tail is stored (the [montecarlo] reference has moments and "
                  "marginals)")
     _layout(fig, notes)
@@ -317,21 +473,6 @@ def _memory_figure(r: Results):
     fig.suptitle(r.case_name)
     _layout(fig, notes)
     return fig
-
-
-def _marginals(ax, r: Results) -> None:
-    last = r.forward[-1]
-    width = last.marginal_x.shape[0]
-    shown = range(min(width, 8))
-    for k in shown:
-        line, = ax.plot(last.marginal_x[k], last.marginal_pdf[k], label=f"neuron {k}")
-        if r.montecarlo is not None:
-            mc = r.montecarlo[-1]
-            ax.plot(mc.marginal_x[k], mc.marginal_pdf[k], ".", ms=2, color=line.get_color())
-    note = " (dots: Monte Carlo)" if r.montecarlo is not None else ""
-    more = f", first 8 of {width}" if width > 8 else ""
-    ax.set(title=f"marginals of layer {r.depth}{more}{note}", xlabel="x", ylabel="density")
-    ax.legend(fontsize="small")
 
 
 def _memory(ax, mz, slopes: bool = False) -> list[str]:
@@ -405,12 +546,12 @@ def _memory(ax, mz, slopes: bool = False) -> list[str]:
 def _reduced(ax, r: Results) -> None:
     mz, last = r.mz, r.forward[-1]
     for i, k in enumerate(np.asarray(mz.kept, dtype=int)):
-        line, = ax.plot(last.marginal_x[k], last.marginal_pdf[k], label=f"neuron {k}, full")
+        line, = ax.plot(last.marginal_x[k], last.marginal_pdf[k], label=f"output y_{k}, full")
         ax.plot(mz.reduced_x[-1][i], mz.reduced_pdf[-1][i], "--", color=line.get_color(),
-                label=f"neuron {k}, reduced")
-    ax.set(title=f"kept marginals, memory {mz.spec.get('memory')}: L1 error {mz.error[-1]:.1e}", xlabel="x",
+                label=f"output y_{k}, reduced")
+    ax.set(title=f"kept marginals, memory {mz.spec.get('memory')}: L1 error {mz.error[-1]:.1e}", xlabel="value",
            ylabel="density")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
 
 
 def _distances(ax, a: dict) -> None:
@@ -419,7 +560,7 @@ def _distances(ax, a: dict) -> None:
         ax.plot(depth, a[name], "o-", label={"tv": "total variation", "hellinger": "Hellinger"}[name])
     if "cutoff_depth" in a and np.isfinite(a["cutoff_depth"]):
         ax.axvline(a["cutoff_depth"], color="grey", ls=":", label=f"cut-off {a['cutoff_depth']:.2g}")
-    ax.set(title="distance to the reference layer (largest over neurons)", xlabel="layer", ylabel="distance",
+    ax.set(title="distance to the reference layer (largest over units)", xlabel="layer", ylabel="distance",
            ylim=(0, 1.05))
     _integer_ticks(ax.xaxis)
     ax.legend(fontsize=8)
