@@ -40,10 +40,33 @@ _DESCRIPTIONS = {
 }
 
 def _dataset(group: h5py.Group, name: str, data, description: str | None = None) -> None:
-    ds = group.create_dataset(name, data=data)
+    """Write ``data`` as ``group[name]``; text (str, bytes, arrays of them) as
+    UTF-8 strings of variable length, which h5py's ``asstr()``, netCDF and
+    xarray read as str (fixed-length bytes would read back as bytes)."""
+    if _is_text(data):
+        ds = group.create_dataset(name, data=_text(data), dtype=h5py.string_dtype())
+    else:
+        ds = group.create_dataset(name, data=data)
     text = description or _DESCRIPTIONS.get(name)
     if text:
         ds.attrs["description"] = text
+
+
+def _is_text(data) -> bool:
+    if isinstance(data, (str, bytes)):
+        return True
+    array = np.asarray(data)
+    return array.dtype.kind in "SU" or (array.dtype.kind == "O" and array.size > 0
+                                        and all(isinstance(v, (str, bytes)) for v in array.ravel()))
+
+
+def _text(data):
+    """``data`` (str, bytes, or an array of them) as str, an object array for arrays."""
+    if isinstance(data, (str, bytes)):
+        return data.decode() if isinstance(data, bytes) else data
+    array = np.asarray(data)
+    return np.array([v.decode() if isinstance(v, bytes) else v for v in array.ravel()],
+                    dtype=object).reshape(array.shape)
 
 
 def write_results(results: Results, path, overwrite: bool = False) -> Path:
@@ -173,11 +196,7 @@ def _write(f: h5py.File, r: Results) -> None:
                 _dataset(g, name, np.asarray(value, dtype=np.float64), _ANALYSIS.get(name))
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
-        text = describe_diagnostic(name)
-        if isinstance(value, str):
-            diag.create_dataset(name, data=value, dtype=h5py.string_dtype()).attrs["description"] = text
-        else:
-            _dataset(diag, name, np.asarray(value), text)
+        _dataset(diag, name, value if isinstance(value, (str, bytes)) else np.asarray(value), describe_diagnostic(name))
     diag.attrs["method"] = r.method
     diag.attrs["method_reason"] = r.method_reason
     diag.attrs["accepted"] = np.int8(1 if r.accepted else 0)  # 0: the run failed its own accuracy checks
