@@ -207,7 +207,8 @@ class SummaryLaw(Law):
     stored abscissae (cubic splines with ``cubic``, clipped at 0: for smooth
     densities on fine abscissae, whose linear interpolation error ~h^2 f''/8
     is ~5e-4 in L1 for a peak of width 0.15 on 201 points) and 0 outside them.
-    ``cdf`` integrates that interpolant exactly; ``sample`` is the gaussian
+    ``cdf`` integrates that interpolant (exactly where it is a polynomial:
+    linear, or the splines where not clipped); ``sample`` is the gaussian
     copula of :meth:`Law.sample` (a histogram's marginals and the sample
     correlation, for a sampling method)."""
 
@@ -224,8 +225,9 @@ class SummaryLaw(Law):
         self._check(i)
         x = np.asarray(x, dtype=np.float64)
         xs, pdf = self._layer.marginal_x[i], self._layer.marginal_pdf[i]
-        if self._point is not None:
-            return self._point.marginal(i, x)
+        point = self._point
+        if point is not None:
+            return point.marginal(i, x)
         if not np.all(np.isfinite(pdf)):  # NaN: a layer stored without a density
             raise SingularDensityError(f"layer with mean {np.round(self.mean, 6).tolist()} has no density: it is "
                                        "a deterministic map of the layer before it (a noiseless layer), so only "
