@@ -109,10 +109,11 @@ def _estimates(mean: np.ndarray, stderr: np.ndarray | None) -> str:
 
 
 def _estimate(mean: float, err: float) -> str:
-    """``m ± e`` with ``m`` to one digit past the error's first (``0.0870 ± 0.003``)."""
+    """``m ± e`` with ``m`` to one digit past the error's first, at most the 4
+    decimals of the table's other means (``0.087 ± 0.03``, ``-0.9352 ± 3e-07``)."""
     if not (np.isfinite(err) and err > 0):
         return f"{mean:.4g}{_pm(err)}"
-    digits = int(np.clip(1 - np.floor(np.log10(err)), 0, 15))
+    digits = int(np.clip(1 - np.floor(np.log10(err)), 0, 4))
     return f"{mean:.{digits}f}{_pm(err)}"
 
 
