@@ -196,7 +196,8 @@ def _write(f: h5py.File, r: Results) -> None:
                 _dataset(g, name, np.asarray(value, dtype=np.float64), _ANALYSIS.get(name))
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
-        _dataset(diag, name, value if isinstance(value, (str, bytes)) else np.asarray(value), describe_diagnostic(name))
+        _dataset(diag, name, value if isinstance(value, (str, bytes)) else np.asarray(value),
+                 describe_diagnostic(name))
     diag.attrs["method"] = r.method
     diag.attrs["method_reason"] = r.method_reason
     diag.attrs["accepted"] = np.int8(1 if r.accepted else 0)  # 0: the run failed its own accuracy checks
