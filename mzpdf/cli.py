@@ -7,13 +7,15 @@ own accuracy checks (the result is written, with ``/diagnostics`` attribute
 other failure. Errors are one line
 on stderr, ``mzpdf: error: <message>``; set ``MZPDF_DEBUG=1`` for tracebacks.
 ``run`` refuses an existing result file before computing, and a failed run or
-write leaves no result file behind.
+write leaves no result file behind; on success it prints one line naming the
+file and the accuracy verdict (``mzpdf info`` prints the summary table).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -118,7 +120,8 @@ def _cmd_run(args) -> int:
         print(f"mzpdf: note: starting afresh; {checkpoint.directory} holds an interrupted run "
               "(pass --resume to continue it)", file=sys.stderr)
     check_memory(case)  # before importing h5py and the numerical kernels: a refusal takes milliseconds
-    from .io.hdf5 import describe, write_results
+    from .io.hdf5 import write_results
+    from .io.summary import headline
     from .pipeline import run
 
     with _cluster(args, case) as executor:
@@ -130,8 +133,8 @@ def _cmd_run(args) -> int:
                           f"the file): {'; '.join(health.splitlines())}")
     write_results(results, out, overwrite=args.overwrite)
     checkpoint.clear()
-    if not args.quiet:
-        print(describe(out))
+    if not args.quiet:  # the summary table is `mzpdf info`'s: printed once, when asked for
+        print(f"wrote {out}: {headline(results)}\nsummary: mzpdf info {shlex.quote(str(out))}")
     if not results.accepted:
         print(f"mzpdf: inaccurate: {results.reason} (written to {out} with /diagnostics accepted = 0"
               + ("" if args.accept_inaccurate else "; --accept-inaccurate exits 0") + ")", file=sys.stderr)

@@ -248,14 +248,23 @@ class Results:
         return len(self.forward) - 1
 
     def law(self, n: int):
-        """The law of layer ``n`` (0 = input) as a :class:`mzpdf.laws.Law`:
-        ``mean``, ``cov``, ``mass``, ``marginal(i, x)``, ``joint(i, j, x, y)``.
-        From the solver's own functions after :func:`mzpdf.run`; from the
-        stored summaries (densities interpolated between the stored
+        """The law of layer ``n`` (0 = input; negative counts from the end) as
+        a :class:`mzpdf.laws.Law`: ``mean``, ``cov``, ``mass``,
+        ``marginal(i, x)``, ``joint(i, j, x, y)``, ``cdf(i, x)``,
+        ``quantile(i, q)``, ``sample(n, seed)`` and ``error_estimate`` (the
+        layer's ``/diagnostics/error_estimate``, NaN where the method stores
+        none). From the solver's own functions after :func:`mzpdf.run`; from
+        the stored summaries (densities interpolated between the stored
         abscissae) for results read from a file."""
-        if self.solution is not None:
-            return self.solution.law(n)
-        return SummaryLaw(self.forward[range(self.depth + 1)[n]])
+        n = range(self.depth + 1)[n]
+        law = self.solution.law(n) if self.solution is not None else SummaryLaw(self.forward[n])
+        return law._attach(self.forward[n], self._error_estimate(n))
+
+    def _error_estimate(self, n: int) -> float:
+        estimate = np.asarray(self.diagnostics.get("error_estimate", np.nan), dtype=np.float64)
+        if estimate.ndim == 0:
+            return float(estimate)
+        return float(estimate[n]) if estimate.shape == (self.depth + 1,) else float("nan")
 
 
 def atom_summary(x0: np.ndarray, marginal_points: int) -> LayerSummary:

@@ -231,6 +231,53 @@ def test_info_on_a_result(case_file, tmp_path, capsys):
     assert "'tiny'" in text and "schema 1" in text and "E[g(X_L)]" in text
 
 
+def test_run_prints_one_line_and_info_the_table(case_file, tmp_path, capsys):
+    """The README's first command runs then asks info: the summary table comes
+    once, from info. run prints the file, the case, the method and the
+    accuracy verdict in one line and how to see the summary in a second; info
+    prints a row a layer with the means and the standard deviations, which
+    are the square roots of the stored covariances' diagonals."""
+    out = tmp_path / "out.h5"
+    assert main(["run", str(case_file), "-o", str(out), "--set", "solver.nodes=12"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and printed[1] == f"summary: mzpdf info {out}"
+    assert printed[0].startswith(f"wrote {out}: ") and "'tiny'" in printed[0] and "method grid" in printed[0]
+    assert "accepted" in printed[0] and "NOT" not in printed[0]
+    assert main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(k for k, line in enumerate(lines) if line.split()[:1] == ["layer"])
+    assert lines[header].split() == ["layer", "mass", "lost", "mass", "mean", "std"]
+    for n, layer in enumerate(read_results(out).forward):
+        row = lines[header + 1 + n]
+        assert row.split()[0] == str(n)
+        for sd in np.sqrt(np.diag(layer.cov)):
+            assert f"{sd:.4f}".rstrip("0") in row, (row, sd)
+    assert sum("lost mass" in line for line in lines) == 1  # the table once
+
+
+def test_info_of_a_sampling_run_gives_standard_errors(tmp_path, capsys):
+    """A sampling method stores mean_stderr: info shows each mean with ± its
+    standard error (rounded to the error's first digit) and calls the share of
+    samples outside the stored abscissae what it is, not lost mass."""
+    case_file = tmp_path / "mc.toml"
+    case_file.write_text(TINY_MC)
+    out = tmp_path / "mc.h5"
+    assert main(["run", str(case_file), "-o", str(out), "--quiet"]) == 0
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "lost mass" not in text and "beyond x" in text and "it is not lost" in text
+    lines = text.splitlines()
+    header = next(k for k, line in enumerate(lines) if line.split()[:1] == ["layer"])
+    assert "mean ± standard error" in lines[header]
+    r = read_results(out)
+    for n, layer in enumerate(r.forward):
+        row = lines[header + 1 + n]
+        assert row.count("±") == layer.mean.size
+        for e in layer.mean_stderr:
+            assert f"± {e:.1g}" in row, (row, e)
+    assert f"E[g(X_L)] = {r.backward.mean:.8g} ± {float(r.diagnostics['mean_stderr']):.1g}" in text
+
+
 @pytest.mark.parametrize("content", ["text", "missing"])
 def test_info_on_foreign_file_exits_1_with_one_line(tmp_path, capsys, content):
     bad = tmp_path / "x.h5"

@@ -9,7 +9,17 @@ themselves are those of the table in mzpdf/io/_dimensions.py; a dataset the
 table misses gets ``<name>_axis<k>``, which the coverage test rejects. Reading
 back with read_results must give the arrays bit for bit (HDF5 stores float64
 exactly), so the extra scale datasets change nothing a reader sees.
+
+Coordinates (issue 39): INTERFACE.md says a density's abscissae are a
+coordinate of its pdf and thresholds and quantile levels of the tails
+datasets. The oracle is the file itself read with h5py: the coordinate xarray
+shows must hold the stored abscissae (thresholds, levels) bit for bit, and
+selecting by a value must give the stored entry at that value's index. Files
+written before the change fail these tests (the abscissae were a data
+variable, the tails had index dimensions without coordinates, and byte-string
+diagnostics came back as bytes).
 """
+import dataclasses
 import warnings
 
 import h5py
@@ -27,7 +37,8 @@ pytest.importorskip("h5netcdf")
 # second; one file per kind of group (forward + joint + backward + Monte Carlo
 # reference, method montecarlo, Mori-Zwanzig, depth analysis, TT diagnostics).
 KINDS = {
-    "forward": ("quickstart", ["montecarlo.samples=20000"], []),
+    "forward": ("quickstart", ["montecarlo.samples=20000", "observable.thresholds=[-0.5, 0.0, 0.5]",
+                               "observable.quantiles=[0.1, 0.5, 0.9]"], []),
     "montecarlo": ("quickstart", ['solver.method="montecarlo"', "solver.samples=20000", "montecarlo.samples=20000"],
                    ["solver.nodes"]),
     "mz": ("mz_reduce_tanh", ["network.random.widths=[3, 3, 3, 3]"], []),
@@ -133,8 +144,8 @@ def test_read_back_and_info_are_unchanged(files, kind):
 @pytest.mark.parametrize("path, shape, expected", [
     ("/forward/layer_007/marginals/pdf", (3, 5), ("neuron", "abscissa")),
     ("/mz/reduced/layer_002/marginals/x", (1, 5), ("kept", "abscissa")),
-    ("/backward/exceedance_error", (4,), ("threshold",)),
-    ("/backward/quantiles", (2,), ("quantile",)),
+    ("/backward/exceedance_error", (4,), ("thresholds",)),
+    ("/backward/quantiles", (2,), ("quantile_levels",)),
     ("/forward/layer_001/marginals/pdf_stderr", (3, 5), ("neuron", "abscissa")),
     ("/diagnostics/something_new", (3, 2), ("something_new_axis0", "something_new_axis1")),  # not in the table
     ("/forward/layer_001/cov", (3,), ("cov_axis0",)),  # rank differs from the table's entry
@@ -156,3 +167,72 @@ def test_a_name_taken_with_another_length_becomes_distinct(tmp_path):
         dims = {ds["mass"].dims, ds["lost_mass"].dims}
         assert dims in ({("layer",), ("layer_lost_mass",)}, {("layer",), ("layer_mass",)}), dims
         assert ds.sizes["layer"] in (3, 4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_density_has_its_abscissae_as_coordinate(files, kind):
+    """In every group, every array on an abscissa axis (pdf, pdf_stderr,
+    stderr) has the coordinate x holding the stored abscissae bit for bit, and
+    selecting neuron k's density at its j-th abscissa by value gives the
+    stored pdf[k, j]; thresholds and quantile levels index their datasets."""
+    path = files[kind][1]
+    densities = 0
+    with h5py.File(path, "r") as f:
+        for group in _groups(path):
+            with xr.open_dataset(path, group=group, engine="h5netcdf") as ds:
+                for name, var in ds.data_vars.items():
+                    if "abscissa" in var.dims:
+                        densities += 1
+                        assert "x" in var.coords, f"{group}/{name}"
+                        np.testing.assert_array_equal(var.coords["x"].values, f[group]["x"][()])
+                        rows, j = var.dims[0], var.sizes["abscissa"] // 3
+                        for k in range(var.sizes[rows]):
+                            one = var.isel({rows: k}).swap_dims(abscissa="x")
+                            stored = f[group][name][k, j]
+                            picked = one.sel(x=f[group]["x"][k, j]).values
+                            assert stored in np.atleast_1d(picked), f"{group}/{name}[{k}]"  # x may repeat (a point)
+                    for axis in ("thresholds", "quantile_levels"):
+                        if axis in var.dims:
+                            assert axis in ds.indexes, f"{group}/{name}"
+    assert densities > 0
+
+
+def test_tails_are_selected_by_threshold_and_level(files):
+    """/backward opens with thresholds and quantile_levels as dimension
+    coordinates: .sel by a threshold gives its exceedance and error bound, by
+    a level its quantile, as the run computed them."""
+    results, path = files["forward"]
+    back = results.backward
+    assert back.thresholds is not None and back.quantiles is not None
+    with xr.open_dataset(path, group="backward", engine="h5netcdf") as ds:
+        assert {"thresholds", "quantile_levels"} <= set(ds.coords)
+        assert ds["exceedance"].dims == ds["exceedance_error"].dims == ("thresholds",)
+        assert ds["quantiles"].dims == ("quantile_levels",)
+        for k, t in enumerate(back.thresholds):
+            assert ds["exceedance"].sel(thresholds=t).item() == back.exceedance[k]
+            assert ds["exceedance_error"].sel(thresholds=t).item() == back.exceedance_error[k]
+        for k, q in enumerate(back.quantile_levels):
+            assert ds["quantiles"].sel(quantile_levels=q).item() == back.quantiles[k]
+    again = read_results(path).backward  # and mzpdf reads them back unchanged
+    for name in ("thresholds", "exceedance", "exceedance_error", "quantile_levels", "quantiles"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(back, name))
+
+
+def test_text_diagnostics_read_back_as_str(files, tmp_path):
+    """Text diagnostics (the warnings, one a line; an array of byte strings such
+    as the grid's kernel names) are stored as UTF-8 strings: xarray, h5py's
+    asstr() and read_results give str, never bytes."""
+    results, _ = files["forward"]
+    text = dict(results.diagnostics, warnings="MassLossWarning: layer 1: a\nNumericalHealthWarning: b",
+                kernel=np.array([b"dense", b"windowed"], dtype="S8"))
+    path = write_results(dataclasses.replace(results, diagnostics=text), tmp_path / "text.h5")
+    with xr.open_dataset(path, group="diagnostics", engine="h5netcdf") as ds:
+        assert isinstance(ds["warnings"].values.item(), str)
+        assert ds["warnings"].values.item() == text["warnings"]
+        assert [type(v) for v in ds["kernel"].values.tolist()] == [str, str]
+        assert ds["kernel"].values.tolist() == ["dense", "windowed"]
+    with h5py.File(path, "r") as f:
+        assert h5py.check_string_dtype(f["diagnostics/kernel"].dtype).length is None  # variable length: str
+        assert f["diagnostics/warnings"].asstr()[()] == text["warnings"]
+    back = read_results(path).diagnostics
+    assert back["warnings"] == text["warnings"] and back["kernel"].tolist() == ["dense", "windowed"]

@@ -16,6 +16,15 @@ Conventions (those of netCDF-4, which h5netcdf reads):
   the dimension scale: a coordinate. Otherwise the scale is an index dataset
   marked "a netCDF dimension but not a netCDF variable", which netCDF readers
   list as a dimension only; :func:`is_index_scale` tells readers to skip it.
+- A density's abscissae are a coordinate of the density: ``marginals/x``
+  (N, m), one row per neuron, cannot be a dimension (netCDF's dimension
+  coordinates are 1-D), so the densities of the group name it in their
+  netCDF-CF attribute ``coordinates`` (table :data:`COORDINATES`), and xarray
+  opens it as a 2-D coordinate of ``pdf`` on ``(neuron, abscissa)``:
+  ``ds.pdf.isel(neuron=i).swap_dims(abscissa="x").sel(x=...)`` selects by
+  abscissa. Thresholds and quantile levels are 1-D and name their own axes
+  (``thresholds``, ``quantile_levels``), so they are dimension coordinates:
+  ``ds.exceedance.sel(thresholds=t)``.
 - A dataset without a table entry, or whose entry does not match its rank, gets
   the axis names ``<name>_axis<k>``; a name already used in the group with
   another length is suffixed with the dataset's name (``layer_<name>``). Both
@@ -28,7 +37,7 @@ import re
 import h5py
 import numpy as np
 
-__all__ = ["DIMENSIONS", "attach_dimensions", "dimension_names", "is_index_scale"]
+__all__ = ["COORDINATES", "DIMENSIONS", "attach_dimensions", "dimension_names", "is_index_scale"]
 
 # Axis names of the datasets of a result file. A key is a dataset's name or the
 # end of its path ("marginals/x", "mz/error"), with layer_LLL standing for any
@@ -38,7 +47,8 @@ __all__ = ["DIMENSIONS", "attach_dimensions", "dimension_names", "is_index_scale
 # input_neuron (coordinates of an input point), point (rows of
 # [observable].points), layer (0..L: the input law and every layer), step
 # (1..L: the map from layer n-1 to layer n), lag (memory lag 0..L-1), memory
-# (the largest lag h kept), kept (kept neurons), threshold, quantile, exponent
+# (the largest lag h kept), kept (kept neurons), thresholds and quantile_levels
+# (the datasets of those names, which are their coordinates), exponent
 # (Lyapunov exponents), bond (TT ranks r_0..r_N).
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     # one layer: /forward/layer_LLL, /montecarlo/layer_LLL
@@ -57,11 +67,11 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "points": ("point", "input_neuron"),
     "q0": ("point",),
     "q0_stderr": ("point",),
-    "thresholds": ("threshold",),
-    "exceedance": ("threshold",),
-    "exceedance_error": ("threshold",),
-    "quantile_levels": ("quantile",),
-    "quantiles": ("quantile",),
+    "thresholds": ("thresholds",),
+    "exceedance": ("thresholds",),
+    "exceedance_error": ("thresholds",),
+    "quantile_levels": ("quantile_levels",),
+    "quantiles": ("quantile_levels",),
     # /mz
     "mz/kept": ("kept",),
     "mz/memory_norm": ("step", "lag"),
@@ -107,6 +117,15 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "analysis/kl": ("layer",),
 }
 
+# Coordinates of a dataset that are not its dimensions (netCDF-CF attribute
+# "coordinates"): keys as in DIMENSIONS; a name is written only where the
+# group holds a dataset of that name whose shape the dataset's shape equals.
+COORDINATES: dict[str, tuple[str, ...]] = {
+    "marginals/pdf": ("x",),
+    "marginals/stderr": ("x",),
+    "marginals/pdf_stderr": ("x",),
+}
+
 # netCDF-4's NAME of a dimension scale that is not also a variable (h5netcdf and
 # netCDF-C list such a dataset as a dimension only).
 _NOT_A_VARIABLE = "This is a netCDF dimension but not a netCDF variable."
@@ -130,14 +149,24 @@ def dimension_names(path: str, shape: tuple) -> tuple[str, ...]:
         of ``path`` (``layer_LLL`` matching any layer group), or
         ``<name>_axis<k>`` when no key matches or the entry's rank differs.
     """
-    parts = ["layer_LLL" if _LAYER.match(p) else p for p in path.strip("/").split("/")]
-    for start in range(len(parts)):
-        names = DIMENSIONS.get("/".join(parts[start:]))
-        if names is not None:
-            if len(names) == len(shape):
-                return names
-            break
+    parts = _parts(path)
+    names = _lookup(DIMENSIONS, parts)
+    if names is not None and len(names) == len(shape):
+        return names
     return tuple(f"{parts[-1]}_axis{k}" for k in range(len(shape)))
+
+
+def _parts(path: str) -> list[str]:
+    return ["layer_LLL" if _LAYER.match(p) else p for p in path.strip("/").split("/")]
+
+
+def _lookup(table: dict, parts: list[str]):
+    """The entry of the longest key matching the end of ``parts`` (None if none)."""
+    for start in range(len(parts)):
+        entry = table.get("/".join(parts[start:]))
+        if entry is not None:
+            return entry
+    return None
 
 
 def is_index_scale(ds: h5py.Dataset) -> bool:
@@ -150,7 +179,8 @@ def is_index_scale(ds: h5py.Dataset) -> bool:
 
 
 def attach_dimensions(f: h5py.File) -> None:
-    """Name every axis of every dataset in ``f`` with a dimension scale.
+    """Name every axis of every dataset in ``f`` with a dimension scale, and
+    name each dataset's other coordinates (:data:`COORDINATES`).
 
     Scalars are left alone. Scales are created in the dataset's own group, as
     described in the module docstring.
@@ -167,6 +197,10 @@ def attach_dimensions(f: h5py.File) -> None:
             scale = _scale(group, dim, ds.shape[axis], name, scales)
             if scale != ds:
                 ds.dims[axis].attach_scale(scale)
+        coordinates = [c for c in _lookup(COORDINATES, _parts(ds.name)) or ()
+                       if isinstance(group.get(c), h5py.Dataset) and group[c].shape == ds.shape]
+        if coordinates:
+            ds.attrs["coordinates"] = " ".join(coordinates)
 
 
 def _scale(group: h5py.Group, dim: str, length: int, user: str, scales: dict) -> h5py.Dataset:

@@ -16,9 +16,9 @@ import numpy as np
 from .. import __version__
 from ..diagnostics import describe as describe_diagnostic
 from ..errors import ResultFileError
-from ..options import is_auto
 from ..results import BackwardSummary, LayerSummary, MonteCarloLayer, MZSummary, Results
 from ._dimensions import attach_dimensions, is_index_scale
+from .summary import summarize
 
 __all__ = ["SCHEMA_VERSION", "write_results", "read_results", "describe"]
 
@@ -40,10 +40,33 @@ _DESCRIPTIONS = {
 }
 
 def _dataset(group: h5py.Group, name: str, data, description: str | None = None) -> None:
-    ds = group.create_dataset(name, data=data)
+    """Write ``data`` as ``group[name]``; text (str, bytes, arrays of them) as
+    UTF-8 strings of variable length, which h5py's ``asstr()``, netCDF and
+    xarray read as str (fixed-length bytes would read back as bytes)."""
+    if _is_text(data):
+        ds = group.create_dataset(name, data=_text(data), dtype=h5py.string_dtype())
+    else:
+        ds = group.create_dataset(name, data=data)
     text = description or _DESCRIPTIONS.get(name)
     if text:
         ds.attrs["description"] = text
+
+
+def _is_text(data) -> bool:
+    if isinstance(data, (str, bytes)):
+        return True
+    array = np.asarray(data)
+    return array.dtype.kind in "SU" or (array.dtype.kind == "O" and array.size > 0
+                                        and all(isinstance(v, (str, bytes)) for v in array.ravel()))
+
+
+def _text(data):
+    """``data`` (str, bytes, or an array of them) as str, an object array for arrays."""
+    if isinstance(data, (str, bytes)):
+        return data.decode() if isinstance(data, bytes) else data
+    array = np.asarray(data)
+    return np.array([v.decode() if isinstance(v, bytes) else v for v in array.ravel()],
+                    dtype=object).reshape(array.shape)
 
 
 def write_results(results: Results, path, overwrite: bool = False) -> Path:
@@ -173,11 +196,8 @@ def _write(f: h5py.File, r: Results) -> None:
                 _dataset(g, name, np.asarray(value, dtype=np.float64), _ANALYSIS.get(name))
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
-        text = describe_diagnostic(name)
-        if isinstance(value, str):
-            diag.create_dataset(name, data=value, dtype=h5py.string_dtype()).attrs["description"] = text
-        else:
-            _dataset(diag, name, np.asarray(value), text)
+        _dataset(diag, name, value if isinstance(value, (str, bytes)) else np.asarray(value),
+                 describe_diagnostic(name))
     diag.attrs["method"] = r.method
     diag.attrs["method_reason"] = r.method_reason
     diag.attrs["accepted"] = np.int8(1 if r.accepted else 0)  # 0: the run failed its own accuracy checks
@@ -377,11 +397,8 @@ def _acceptance(diag) -> dict:
             "resumed_from_layer": int(attrs.get("resumed_from_layer", 0))}
 
 
-_MAX_ROWS = 12  # rows of a table shown by describe() before eliding the middle
-
-
 def describe(path) -> str:
-    """A one-screen summary of a result file (long tables are elided in the middle).
+    """A one-screen summary of a result file (:func:`mzpdf.io.summary.summarize`).
 
     Raises
     ------
@@ -391,115 +408,4 @@ def describe(path) -> str:
     r = read_results(path)
     with h5py.File(path, "r") as f:
         attrs = {k: f.attrs.get(k, "?") for k in ("mzpdf_version", "schema_version", "created")}
-    widths = [layer.mean.size for layer in r.forward]
-    lines = [f"{path}: case {r.case_name!r}, method {r.method}, {r.depth} layers, widths {widths}, "
-             f"{r.wall_time_s:.2f} s",
-             f"written {attrs['created']} by mzpdf {attrs['mzpdf_version']} (schema {attrs['schema_version']})"]
-    if r.method_reason:
-        lines.append(f"method {r.method}: {r.method_reason}")
-    if r.resumed_from_layer:
-        lines.append(f"resumed from a checkpoint after layer {r.resumed_from_layer}")
-    if not r.accepted:
-        lines.append(f"NOT ACCEPTED: the run failed its own accuracy checks: {r.reason}")
-    d = r.diagnostics
-    lost = np.asarray(d.get("lost_mass", np.zeros(0)))
-    mass = np.asarray(d.get("mass", np.zeros(0)), dtype=np.float64)  # before any normalization: the true mass
-    lines.append(f"{'layer':>5} {'mass':>12} {'lost mass':>10}  mean")
-    rows = []
-    for n, layer in enumerate(r.forward):
-        lost_text = f"{lost[n]:10.1e}" if lost.ndim == 1 and n < lost.size else f"{'':>10}"
-        m = mass[n] if mass.ndim == 1 and n < mass.size else layer.mass
-        rows.append(f"{n:>5} {m:12.9f} {lost_text}  {_vector(layer.mean, 4)}")
-    lines += _elide(rows)
-    gap = np.asarray(d.get("duality_gap", np.zeros(0)), dtype=float)
-    if gap.size and np.any(np.isfinite(gap)):
-        lines.append(f"duality gap (max over layers): {np.nanmax(gap):.1e}")
-    if "tt_max_rank" in d:
-        err = np.asarray(d.get("cross_error", np.zeros(0)))
-        lines.append(f"TT ranks (largest per layer): {np.asarray(d['tt_max_rank']).tolist()}; cross error "
-                     f"estimate (max over layers): {np.max(err) if err.size else 0.0:.1e}")
-    if r.backward is not None:
-        lines.append(f"E[g(X_L)] = {r.backward.mean:.8g}")
-        lines += _describe_tails(r.backward)
-        lines += _elide([f"  q0({_vector(p, 3)}) = {q:.8g}" for p, q in zip(r.backward.points, r.backward.q0)])
-    if r.montecarlo is not None:
-        lines.append(f"Monte Carlo reference: {r.montecarlo[0].samples} samples")
-    if r.montecarlo_backward is not None:
-        mcb, err = r.montecarlo_backward, r.montecarlo_backward_stderr
-        mean_err = d.get("montecarlo_mean_stderr", d.get("mean_stderr"))
-        pm = f" +- {float(mean_err):.1g}" if mean_err is not None and np.ndim(mean_err) == 0 else ""
-        lines.append(f"  MC E[g(X_L)] = {mcb.mean:.6g}{pm}")
-        if err is None or np.shape(err) != np.shape(mcb.q0):
-            err = np.full(np.shape(mcb.q0), np.nan)
-        lines += _elide([f"  MC q0({_vector(p, 3)}) = {q:.6g} +- {e:.1g}" for p, q, e in zip(mcb.points, mcb.q0, err)])
-    if d.get("warnings"):
-        lines.append("numerical-health warnings:")
-        lines += _elide([f"  {w}" for w in str(d["warnings"]).splitlines()])
-    if r.mz is not None:
-        lines += _describe_mz(r.mz)
-    if r.analysis:
-        a = r.analysis
-        if "q_star" in a:
-            lines.append(f"mean field: q* = {a['q_star']:.6g}, chi_1 = {a['chi_1']:.6g}, c* = {a['c_star']:.6g}, "
-                         f"depth scales xi_q = {a['xi_q']:.4g}, xi_c = {a['xi_c']:.4g}, critical sigma_w = "
-                         f"{a['critical_sigma_w']:.6g}")
-        if "lyapunov" in a:
-            lines.append(f"Lyapunov exponents per layer: {_vector(np.asarray(a['lyapunov']), 4)}")
-        if "tv" in a:
-            lines.append(f"total variation to the reference layer by depth: {_vector(np.asarray(a['tv']), 3)}")
-            if "cutoff_depth" in a:
-                lines.append(f"  cut-off at depth {a['cutoff_depth']:.3g} (window {a['cutoff_window']:.3g} layers)")
-    return "\n".join(lines)
-
-
-def _describe_tails(back) -> list[str]:
-    lines = []
-    if back.thresholds is not None and np.size(back.thresholds):
-        lines.append(f"  {'threshold t':>14} {'P(g > t)':>13} {'error bound':>12}")
-        lines += _elide([f"  {t:14.8g} {p:13.6e} {e:12.2e}" for t, p, e in
-                         zip(back.thresholds, back.exceedance, back.exceedance_error)])
-    if back.quantiles is not None and np.size(back.quantiles):
-        lines += _elide([f"  quantile at level {q:.12g}: {t:.10g}" for q, t in
-                         zip(back.quantile_levels, back.quantiles)])
-    return lines
-
-
-def _describe_mz(mz) -> list[str]:
-    spec = mz.spec
-    detail = f"reference {spec.get('reference')}" if spec.get("kind") == "chorin" else f"basis {spec.get('basis')}"
-    lines = [f"Mori-Zwanzig: {spec.get('kind')} projection onto neurons {[int(k) for k in mz.kept]}, {detail}, "
-             f"memory {spec.get('memory')}; norm {mz.norm}",
-             f"{'layer':>5} {'kappa':>9} {'bound':>9} {'L1 error':>9}  memory norm by lag 0, 1, 2, ..."]
-    rows = []
-    for n in range(mz.kappa.size):
-        norms = mz.memory_norm[n, : n + 1]
-        rows.append(f"{n + 1:>5} {mz.kappa[n]:9.3g} {mz.kappa_bound[n]:9.3g} {mz.error[n + 1]:9.2e}  "
-                    f"{_vector(norms, 2)}")
-    lines += _elide(rows)
-    worst = np.max(mz.truncation_error, axis=1)
-    lines.append("largest L1 error with memory h = 0, 1, ...: [" + ", ".join(f"{e:.1e}" for e in worst[:8])
-                 + (", ...]" if worst.size > 8 else "]"))
-    tol = spec.get("tol")
-    shallow = (f"memory h = {mz.min_memory} keeps every layer within {tol:g}" if mz.min_memory >= 0
-               else f"no truncation keeps every layer within {tol:g}")
-    lines.append(f"decay rate of memory with lag: {mz.decay_rate:.3g}; {shallow}")
-    if mz.truncation_estimate is not None:
-        lines.append("estimated L1 error (upper bound) with memory h = 0, 1, ...: ["
-                     + ", ".join(f"{e:.1e}" for e in mz.truncation_estimate[:8])
-                     + (", ...]" if mz.truncation_estimate.size > 8 else "]"))
-    if mz.memory_length >= 0:
-        lines.append(f"memory length used: h = {mz.memory_length}"
-                     + (f" (chosen by memory = 'auto' for tol {tol:g})" if is_auto(spec.get("memory")) else ""))
-    return lines
-
-
-def _vector(v: np.ndarray, precision: int) -> str:
-    return np.array2string(np.asarray(v), precision=precision, separator=", ", suppress_small=True,
-                           threshold=8, edgeitems=3, max_line_width=10_000)
-
-
-def _elide(rows: list[str]) -> list[str]:
-    if len(rows) <= _MAX_ROWS:
-        return rows
-    half = _MAX_ROWS // 2
-    return rows[:half] + [f"  ... ({len(rows) - 2 * half} more)"] + rows[-half:]
+    return summarize(r, path, attrs)
