@@ -48,7 +48,8 @@ class Capabilities:
     Attributes
     ----------
     layer_kinds : tuple of str
-        Layer kinds (``dense``, ``residual``) it propagates.
+        Layer kinds (``dense``, ``residual``, ``layernorm``, ``softmax``) it
+        propagates.
     noise_kinds : tuple of str
         Noise laws it takes on every layer.
     noiseless : bool
@@ -241,8 +242,9 @@ class Solver:
                 return (keys.noise(n), f"must be one of {list(cap.noise_kinds)} with solver.method = {name!r}",
                         layer.noise.kind)
             if layer.kind not in cap.layer_kinds:
+                why = "" if layer.elementwise else ": it maps the whole layer vector, not neuron by neuron"
                 return (keys.kind(n), f"must be a layer of kind {list(cap.layer_kinds)} with solver.method = "
-                        f"{name!r}", layer.kind)
+                        f"{name!r} (layer {n} is a {layer.kind} layer{why})", layer.kind)
             if not cap.widening and layer.n_out > layer.n_in:
                 return (keys.shape(n), f"must not widen the layer with solver.method = {name!r} (layer {n} maps "
                         f"{layer.n_in} to {layer.n_out} neurons)", [layer.n_in, layer.n_out])
