@@ -118,16 +118,18 @@ def _gelu() -> Activation:
 
 @ACTIVATIONS.register("gelu_tanh")
 def _gelu_tanh() -> Activation:
-    """``x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) / 2``: the tanh approximation of GELU
-    (torch's ``GELU(approximate="tanh")``, ONNX ``Gelu`` with ``approximate = "tanh"``)."""
+    """``x (1 + tanh(u)) / 2`` with ``u = sqrt(2 / pi) (x + 0.044715 x^3)``: the tanh
+    approximation of GELU (torch's ``GELU(approximate="tanh")``, ONNX ``Gelu`` with
+    ``approximate = "tanh"``), evaluated as ``x sigmoid(2 u)`` (the same function,
+    without the cancellation of ``1 + tanh u`` where ``u`` is very negative)."""
     def inner(x):
         return _GELU_TANH_C * (x + _GELU_TANH_A * x**3)
 
     def d(x):
-        t = np.tanh(inner(x))
-        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_TANH_C * (1.0 + 3.0 * _GELU_TANH_A * x * x)
+        s = special.expit(2.0 * inner(x))
+        return s + 2.0 * x * s * (1.0 - s) * _GELU_TANH_C * (1.0 + 3.0 * _GELU_TANH_A * x * x)
 
-    return Activation("gelu_tanh", lambda x: 0.5 * x * (1.0 + np.tanh(inner(x))), d, (_GELU_TANH_MIN, np.inf),
+    return Activation("gelu_tanh", lambda x: x * special.expit(2.0 * inner(x)), d, (_GELU_TANH_MIN, np.inf),
                       monotone=False)
 
 

@@ -23,7 +23,8 @@ torch module           mzpdf layer
 ``BatchNorm1d``        folded into the ``Linear`` just before it (it must
                        come before that layer's activation), with its
                        running statistics: the model must be in evaluation
-                       mode (``model.eval()``)
+                       mode (``model.eval()``); ``eps`` rounded to float32
+                       in a float32 model, as torch adds it
 ``LayerNorm(n)``       a ``layernorm`` layer (gains ``weight``, ``bias``,
                        ``eps``; over the last axis only); an activation
                        module after it becomes that layer's activation
@@ -163,7 +164,7 @@ def _fold_batchnorm(spec: LayerSpec, bn, pos: str, key: str) -> None:
         return np.full(bn.num_features, fill) if t is None else t.detach().to("cpu").double().numpy()
 
     spec.fold_batchnorm(arr(bn.weight, 1.0), arr(bn.bias, 0.0), arr(bn.running_mean, 0.0),
-                        arr(bn.running_var, 1.0), float(bn.eps))
+                        arr(bn.running_var, 1.0), _eps(bn.eps, bn.running_var))
 
 
 def _layernorm(ln, specs: list, pos: str, key: str) -> LayerSpec:
@@ -177,7 +178,16 @@ def _layernorm(ln, specs: list, pos: str, key: str) -> LayerSpec:
     def arr(t, fill):
         return np.full(width, fill) if t is None else t.detach().to("cpu").double().numpy()
 
-    return layernorm_spec(arr(getattr(ln, "weight", None), 1.0), arr(getattr(ln, "bias", None), 0.0), float(ln.eps))
+    weight = getattr(ln, "weight", None)
+    return layernorm_spec(arr(weight, 1.0), arr(getattr(ln, "bias", None), 0.0), _eps(ln.eps, weight))
+
+
+def _eps(eps: float, tensor) -> float:
+    """A normalization's ``eps`` as torch adds it: in float32 for a float32
+    module (so that a float32 model and its ONNX export, whose epsilon
+    attributes are float32, give the same network), exactly otherwise."""
+    torch = _torch("eps")
+    return float(np.float32(eps)) if tensor is not None and tensor.dtype == torch.float32 else float(eps)
 
 
 def _linear_arrays(linear) -> tuple[np.ndarray, np.ndarray]:

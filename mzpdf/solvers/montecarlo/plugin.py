@@ -33,7 +33,7 @@ class MonteCarlo(Solver):
     options_class = MonteCarloOptions
     capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, densities=False,
                                 resume=False,
-                                layer_kinds=LAYER_KINDS)
+                                layer_kinds=LAYER_KINDS, observables=("neuron", "linear", "argmax"))
 
     @classmethod
     def estimate_bytes(cls, case) -> int:

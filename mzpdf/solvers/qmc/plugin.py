@@ -56,7 +56,7 @@ class QuasiMonteCarlo(Solver):
     options_class = QMCOptions
     capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, resume=False,
                                 tails=True, distributed=True,
-                                layer_kinds=LAYER_KINDS)
+                                layer_kinds=LAYER_KINDS, observables=("neuron", "linear", "argmax"))
     auto_priority = 10
     auto_description = "randomized quasi-Monte Carlo with standard errors, any width and layer"
 
