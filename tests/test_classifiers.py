@@ -31,6 +31,9 @@ from mzpdf.network import make_layer
 
 onnx = pytest.importorskip("onnx")  # part of the test extra
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+from onnx.reference.ops._op import OpRunUnaryNum  # noqa: E402
+from scipy import special  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from skl2onnx import to_onnx  # noqa: E402
@@ -324,6 +327,65 @@ def _graph(nodes, inits, n_in, n_out):
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, n_in])],
                               [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None, n_out])], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+class _Erf(OpRunUnaryNum):
+    """The reference evaluator's Erf in float64 (its own rounds to float32, a 1e-8 error)."""
+
+    op_domain = ""
+
+    def _run(self, x):
+        return (special.erf(x),)
+
+
+_Erf.__name__ = "Erf"
+
+
+def test_onnxscript_style_patterns_match_the_reference_evaluator(tmp_path):
+    """The node orders of torch's default (onnxscript) exporter, opset 18: Linear as MatMul + Add, GELU as
+    Div/Erf/Add/Mul(0.5, .)/Mul(x, .), the tanh GELU with Pow(x, 3), SiLU as Mul(Sigmoid(x), x), layer
+    normalization decomposed with ReduceMean's axes as an input, Softmax(axis = -1); float64 constants, so
+    the ONNX reference evaluator computes the same functions (oracle to FORWARD_TOL)."""
+    rng = np.random.default_rng(6)
+    t = lambda name, v: numpy_helper.from_array(np.asarray(v, dtype=np.float64), name)  # noqa: E731
+    n = helper.make_node
+    inits = [t("W1", rng.normal(size=(3, 5))), t("b1", rng.normal(size=5)), t("W2", rng.normal(size=(5, 5))),
+             t("b2", rng.normal(size=5)), t("W3", rng.normal(size=(5, 4))), t("b3", rng.normal(size=4)),
+             t("W4", rng.normal(size=(4, 3))), t("b4", rng.normal(size=3)), t("g", rng.uniform(0.5, 1.5, 4)),
+             t("beta", rng.normal(size=4)), t("sqrt2", np.sqrt(2.0)), t("one", 1.0), t("half", 0.5),
+             t("three", 3.0), t("a", 0.044715), t("c", np.sqrt(2.0 / np.pi)), t("two", 2.0), t("eps", 1e-5),
+             numpy_helper.from_array(np.array([-1], dtype=np.int64), "axes")]
+    nodes = [n("MatMul", ["x", "W1"], ["m1"]), n("Add", ["m1", "b1"], ["z1"]),
+             n("Div", ["z1", "sqrt2"], ["d"]), n("Erf", ["d"], ["e"]), n("Add", ["e", "one"], ["e1"]),
+             n("Mul", ["half", "e1"], ["e2"]), n("Mul", ["z1", "e2"], ["h1"]),
+             n("MatMul", ["h1", "W2"], ["m2"]), n("Add", ["m2", "b2"], ["z2"]),
+             n("Pow", ["z2", "three"], ["p"]), n("Mul", ["a", "p"], ["p1"]), n("Add", ["z2", "p1"], ["p2"]),
+             n("Mul", ["c", "p2"], ["p3"]), n("Tanh", ["p3"], ["p4"]), n("Add", ["p4", "one"], ["p5"]),
+             n("Mul", ["half", "p5"], ["p6"]), n("Mul", ["z2", "p6"], ["h2"]),
+             n("MatMul", ["h2", "W3"], ["m3"]), n("Add", ["m3", "b3"], ["z3"]),
+             n("Sigmoid", ["z3"], ["s"]), n("Mul", ["s", "z3"], ["h3"]),
+             n("ReduceMean", ["h3", "axes"], ["mu"]), n("Sub", ["h3", "mu"], ["dc"]),
+             n("Pow", ["dc", "two"], ["sq"]), n("ReduceMean", ["sq", "axes"], ["var"]),
+             n("Add", ["var", "eps"], ["ve"]), n("Sqrt", ["ve"], ["sd"]), n("Div", ["dc", "sd"], ["nz"]),
+             n("Mul", ["nz", "g"], ["ng"]), n("Add", ["ng", "beta"], ["h4"]),
+             n("MatMul", ["h4", "W4"], ["m4"]), n("Add", ["m4", "b4"], ["z4"]), n("Softmax", ["z4"], ["y"], axis=-1)]
+    for i, node in enumerate(nodes):
+        node.name = f"node_{node.op_type}_{i}"
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [None, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    onnx.save_model(copy.deepcopy(model), str(tmp_path / "s.onnx"), save_as_external_data=True, location="s.onnx.data",
+                    size_threshold=0)
+    net = mzpdf.load_onnx(tmp_path / "s.onnx", None)
+    assert [(layer.kind, layer.activation.name) for layer in net] == [
+        ("dense", "gelu"), ("dense", "gelu_tanh"), ("dense", "silu"), ("layernorm", "identity"),
+        ("softmax", "identity")]
+    x = rng.normal(size=(100, 3)) * 2.0
+    (expected,) = ReferenceEvaluator(model, new_ops=[_Erf]).run(None, {"x": x})
+    err = np.max(np.abs(net.forward(x) - expected))
+    print(f"onnxscript-style patterns: largest forward difference {err:.1e}")
+    assert err <= FORWARD_TOL
 
 
 def test_onnx_refusals_name_the_node_its_op_and_what_to_do(tmp_path, classifier):
