@@ -164,10 +164,10 @@ def _fold_batchnorm(spec: LayerSpec, bn, pos: str, key: str) -> None:
         return np.full(bn.num_features, fill) if t is None else t.detach().to("cpu").double().numpy()
 
     spec.fold_batchnorm(arr(bn.weight, 1.0), arr(bn.bias, 0.0), arr(bn.running_mean, 0.0),
-                        arr(bn.running_var, 1.0), _eps(bn.eps, bn.running_var))
+                        arr(bn.running_var, 1.0), _eps(bn.eps, bn.running_var.dtype))
 
 
-def _layernorm(ln, specs: list, pos: str, key: str) -> LayerSpec:
+def _layernorm(ln, specs: list, pos: str, key: str, dtype) -> LayerSpec:
     """The layernorm layer of a ``LayerNorm`` module over the last axis."""
     shape = tuple(ln.normalized_shape)
     width = specs[-1].bias.size if specs else shape[-1]
@@ -179,15 +179,16 @@ def _layernorm(ln, specs: list, pos: str, key: str) -> LayerSpec:
         return np.full(width, fill) if t is None else t.detach().to("cpu").double().numpy()
 
     weight = getattr(ln, "weight", None)
-    return layernorm_spec(arr(weight, 1.0), arr(getattr(ln, "bias", None), 0.0), _eps(ln.eps, weight))
+    return layernorm_spec(arr(weight, 1.0), arr(getattr(ln, "bias", None), 0.0),
+                          _eps(ln.eps, dtype if weight is None else weight.dtype))
 
 
-def _eps(eps: float, tensor) -> float:
+def _eps(eps: float, dtype) -> float:
     """A normalization's ``eps`` as torch adds it: in float32 for a float32
     module (so that a float32 model and its ONNX export, whose epsilon
     attributes are float32, give the same network), exactly otherwise."""
     torch = _torch("eps")
-    return float(np.float32(eps)) if tensor is not None and tensor.dtype == torch.float32 else float(eps)
+    return float(np.float32(eps)) if dtype == torch.float32 else float(eps)
 
 
 def _linear_arrays(linear) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +254,8 @@ def from_torch(model, noise, key: str = "model", noise_key: str = "noise") -> Ne
         if isinstance(m, torch.nn.LayerNorm):
             if specs:
                 specs[-1].closed = True
-            specs.append(_layernorm(m, specs, pos, key))
+            dtype = next((p.dtype for p in model.parameters()), torch.float32)  # torch's default dtype
+            specs.append(_layernorm(m, specs, pos, key, dtype))
             continue
         if isinstance(m, torch.nn.Linear):
             specs.append(LayerSpec("dense", *_linear_arrays(m)))
