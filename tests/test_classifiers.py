@@ -191,8 +191,8 @@ def _inline(kind_of_last="softmax"):
 
 @pytest.mark.parametrize("method", ["grid", "sparse", "tt"])
 def test_discretizations_refuse_layernorm_and_softmax_naming_the_key(tmp_path, method):
-    table = {"case": {"name": "ln"}, "network": _inline(), "input": {"kind": "gaussian", "mean": [0.0, 0.0], "std": 0.5},
-             "solver": {"method": method}}
+    table = {"case": {"name": "ln"}, "network": _inline(),
+             "input": {"kind": "gaussian", "mean": [0.0, 0.0], "std": 0.5}, "solver": {"method": method}}
     with pytest.raises(CaseError) as err:
         mzpdf.load_case(_write(tmp_path / "c.toml", table))
     assert err.value.key == "network.layers[1].kind"
