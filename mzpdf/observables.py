@@ -10,7 +10,7 @@ from ._registry import Registry
 from ._validate import integer, number, real_array
 from .errors import CaseError
 
-__all__ = ["Observable", "NeuronObservable", "LinearObservable", "OBSERVABLES", "make_observable"]
+__all__ = ["Observable", "NeuronObservable", "LinearObservable", "ArgmaxObservable", "OBSERVABLES", "make_observable"]
 
 
 class Observable:
@@ -87,6 +87,30 @@ class LinearObservable(Observable):
         return {"kind": "linear", "coefficients": self.coefficients.tolist(), "offset": self.offset}
 
 
+@OBSERVABLES.register("argmax")
+@dataclass(frozen=True)
+class ArgmaxObservable(Observable):
+    """``g(y) = 1`` where ``y[index]`` is the largest entry of ``y`` (the lowest
+    index among ties), else 0: with a softmax output layer (or logits),
+    ``E[g(X_L)]`` is the probability that the predicted class is ``index``.
+    An indicator, not smooth: only the sampling methods (qmc, montecarlo)
+    take it (``Capabilities.observables``)."""
+
+    index: int
+    kind: ClassVar[str] = "argmax"
+
+    def __call__(self, y):
+        return (np.argmax(np.asarray(y, dtype=float), axis=1) == self.index).astype(float)
+
+    def check_width(self, width, key="observable"):
+        if width < 2 or not 0 <= self.index < width:
+            raise CaseError(f"{key}.index", f"must be in [0, {width - 1}] (the last layer has {width} neurons; an "
+                            "argmax needs at least 2)", self.index)
+
+    def to_dict(self):
+        return {"kind": "argmax", "index": self.index}
+
+
 def make_observable(spec: dict, key: str = "observable") -> Observable:
     """An observable from the ``[observable]`` table (without its ``points``)."""
     if not isinstance(spec, dict):
@@ -94,14 +118,15 @@ def make_observable(spec: dict, key: str = "observable") -> Observable:
     spec = dict(spec)
     kind = spec.pop("kind", None)
     OBSERVABLES.get(kind, f"{key}.kind")
-    allowed = {"neuron": {"index"}, "linear": {"coefficients", "offset"}}[kind]
+    allowed = {"neuron": {"index"}, "linear": {"coefficients", "offset"}, "argmax": {"index"}}[kind]
     for name in spec:
         if name not in allowed:
             raise CaseError(f"{key}.{name}", f"is not a key of observable kind {kind!r} (valid: {sorted(allowed)})", spec[name])
-    if kind == "neuron":
+    if kind in ("neuron", "argmax"):
         if "index" not in spec:
-            raise CaseError(f"{key}.index", "is required for kind = 'neuron'")
-        return NeuronObservable(integer(spec["index"], f"{key}.index", 0))
+            raise CaseError(f"{key}.index", f"is required for kind = {kind!r}")
+        cls = NeuronObservable if kind == "neuron" else ArgmaxObservable
+        return cls(integer(spec["index"], f"{key}.index", 0))
     if "coefficients" not in spec:
         raise CaseError(f"{key}.coefficients", "is required for kind = 'linear'")
     return LinearObservable(spec["coefficients"], number(spec.get("offset", 0.0), f"{key}.offset"))

@@ -1,4 +1,4 @@
-"""The activations added in issue 28 (gelu, silu, elu).
+"""The activations added in issue 28 (gelu, silu, elu) and issue 39 (gelu_tanh).
 
 mzpdf evaluates activations with vectorized NumPy/SciPy functions
 (``Activation.fn`` and ``Activation.derivative``, used by every solver; there
@@ -36,6 +36,18 @@ def _sig(x):
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
+_C, _A = math.sqrt(2.0 / math.pi), 0.044715  # the tanh approximation of GELU (torch, ONNX Gelu)
+
+
+def _gelu_tanh(x):  # x (1 + tanh u) / 2 = x sigmoid(2 u): no cancellation in the far negative tail
+    return x * _sig(2.0 * _C * (x + _A * x ** 3))
+
+
+def _gelu_tanh_d(x):
+    s = _sig(2.0 * _C * (x + _A * x ** 3))
+    return s + 2.0 * x * s * (1.0 - s) * _C * (1.0 + 3.0 * _A * x * x)
+
+
 def _silu(x):
     return x * _sig(x)
 
@@ -52,7 +64,8 @@ def _elu_d(x, a=0.7):
     return 1.0 if x > 0 else a * math.exp(x)
 
 
-TWINS = {"gelu": ({}, _gelu, _gelu_d), "silu": ({}, _silu, _silu_d), "elu": ({"alpha": 0.7}, _elu, _elu_d)}
+TWINS = {"gelu": ({}, _gelu, _gelu_d), "silu": ({}, _silu, _silu_d), "elu": ({"alpha": 0.7}, _elu, _elu_d),
+         "gelu_tanh": ({}, _gelu_tanh, _gelu_tanh_d)}
 
 
 @pytest.mark.parametrize("name", sorted(TWINS))
@@ -69,7 +82,7 @@ def test_vectorized_activation_matches_its_scalar_twin(name):
     assert np.all(np.abs(act(x)[normal] / values[normal] - 1) <= TAIL_REL_TOL), name
 
 
-@pytest.mark.parametrize("name", ["gelu", "silu"])
+@pytest.mark.parametrize("name", ["gelu", "silu", "gelu_tanh"])
 def test_range_encloses_the_minimum(name):
     # oracle: a dense scan; the registered lower end is the minimum rounded down at 1e-12
     act = make_activation(name)

@@ -115,9 +115,9 @@ def test_from_sklearn_classifier_output_maps():
     z = mzpdf.from_sklearn(multi, None).forward(x)
     soft = np.exp(z - z.max(axis=1, keepdims=True))
     assert np.max(np.abs(soft / soft.sum(axis=1, keepdims=True) - multi.predict_proba(x))) <= FORWARD_TOL
-    with pytest.raises(CaseError, match="not elementwise") as err:
-        mzpdf.from_sklearn(multi, None, output="probabilities")
-    assert err.value.key == "output"
+    soft = mzpdf.from_sklearn(multi, None, output="probabilities")  # a softmax layer since issue 39
+    assert soft[-1].kind == "softmax"
+    assert np.max(np.abs(soft.forward(x) - multi.predict_proba(x))) <= FORWARD_TOL
 
 
 @pytest.mark.parametrize("make, key, match", [
@@ -187,7 +187,7 @@ def test_onnx_batchnorm_folding_matches_the_reference_evaluator(tmp_path):
     assert err <= FORWARD_TOL
 
 
-@pytest.mark.parametrize("op, attrs", [("Softmax", {"axis": 1}), ("Conv", {})])
+@pytest.mark.parametrize("op, attrs", [("LogSoftmax", {"axis": 1}), ("Conv", {})])
 def test_onnx_refuses_unsupported_nodes_by_name_and_op(tmp_path, op, attrs):
     inits = [_tensor("W", np.eye(2)), _tensor("K", np.ones((1, 1, 1)))]
     second = ["h", "K"] if op == "Conv" else ["h"]
@@ -202,16 +202,20 @@ def test_onnx_refuses_unsupported_nodes_by_name_and_op(tmp_path, op, attrs):
     assert "'the_odd_one'" in str(err.value) and f"op type {op}" in str(err.value)
 
 
-def test_onnx_refuses_branches_and_classifier_exports(tmp_path):
+def test_onnx_refuses_branches_and_names_from_sklearn_for_skl2onnx_files(tmp_path):
     nodes = [helper.make_node("MatMul", ["x", "W"], ["h"], name="dense"),
              helper.make_node("Add", ["h", "x"], ["y"], name="skip")]
     onnx.save(_model(nodes, [_tensor("W", np.eye(2))], 2, 2), tmp_path / "branch.onnx")
-    with pytest.raises(CaseError, match="'skip'.*two computed tensors"):
+    with pytest.raises(CaseError, match="'skip'.*two computed tensors") as err:
         mzpdf.load_onnx(tmp_path / "branch.onnx", None)
+    assert "from_sklearn" not in str(err.value)  # not a skl2onnx file
     X, y = _data()
     clf = _fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=50, random_state=0), X, (y > 0).astype(int))
-    (tmp_path / "clf.onnx").write_bytes(to_onnx(clf, X[:1].astype(np.float32)).SerializeToString())
-    with pytest.raises(CaseError, match=r"op type (Sub|Softmax|Concat)") as err:
+    model = to_onnx(clf, X[:1].astype(np.float32))
+    (hidden,) = [node for node in model.graph.node if node.op_type == "Relu"]
+    hidden.op_type = "Selu"  # an activation mzpdf has no layer for
+    (tmp_path / "clf.onnx").write_bytes(model.SerializeToString())
+    with pytest.raises(CaseError, match=rf"'{hidden.name}' \(op type Selu\).*mzpdf.from_sklearn") as err:
         mzpdf.load_onnx(tmp_path / "clf.onnx", None)
     assert err.value.key == "network.file"
     (tmp_path / "junk.onnx").write_bytes(b"not a protobuf \xff\x00")

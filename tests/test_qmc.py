@@ -392,7 +392,8 @@ def test_qmc_is_registered_with_its_capabilities():
     layers, widening, any width, a backward solve and tails (conditional RQMC); no projections,
     no resume."""
     cap = SOLVERS.get("qmc").capabilities
-    assert set(cap.layer_kinds) == {"dense", "residual"} and cap.noiseless and cap.widening
+    assert set(cap.layer_kinds) == {"dense", "residual", "layernorm", "softmax"} and cap.noiseless and cap.widening
+    assert "argmax" in cap.observables
     assert set(cap.noise_kinds) == {"gaussian", "uniform", "laplace"} and cap.max_width is None
     assert cap.backward and cap.projections == () and not cap.resume and cap.tails
 

@@ -129,8 +129,8 @@ def test_per_layer_noise_list():
 
 
 @pytest.mark.parametrize("modules, match", [
-    (lambda nn: [nn.Conv1d(1, 1, 1), nn.Linear(2, 2), nn.Softmax(dim=1)], r"Conv1d at \[0\]; Softmax at \[2\]"),
-    (lambda nn: [nn.Linear(2, 2), nn.GELU(approximate="tanh")], "exact GELU"),
+    (lambda nn: [nn.Conv1d(1, 1, 1), nn.Linear(2, 2), nn.LogSoftmax(dim=1)], r"Conv1d at \[0\]; LogSoftmax at \[2\]"),
+    (lambda nn: [nn.Linear(2, 2), nn.Softmax(dim=0)], "dim = -1 or 1"),  # Softmax and GELU(tanh): issue 39
     (lambda nn: [nn.Linear(2, 2), nn.Tanh(), nn.BatchNorm1d(2)], "must directly follow a Linear"),
     (lambda nn: [nn.Tanh(), nn.Linear(2, 2)], "does not follow a Linear"),
     (lambda nn: [nn.Linear(2, 2), nn.Tanh(), nn.ReLU()], "does not follow a Linear"),
@@ -143,15 +143,15 @@ def test_unsupported_models_are_refused_by_name(modules, match):
 
 
 def test_model_files_that_cannot_be_read_exit_2_naming_the_key(tmp_path):
-    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Softmax(dim=1)), tmp_path / "softmax.pt")
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LogSoftmax(dim=1)), tmp_path / "logsoftmax.pt")
     torch.save(torch.nn.Sequential(*_blocks()).state_dict(), tmp_path / "weights.pt")
-    for name, match in (("softmax.pt", "Softmax"), ("weights.pt", "state_dict"), ("missing.pt", "existing file")):
+    for name, match in (("logsoftmax.pt", "LogSoftmax"), ("weights.pt", "state_dict"), ("missing.pt", "existing file")):
         (tmp_path / "c.toml").write_text(_case_text(name, []))
         out = subprocess.run([sys.executable, "-m", "mzpdf", "run", str(tmp_path / "c.toml"), "-o",
                               str(tmp_path / "c.h5")], capture_output=True, text=True)
         assert out.returncode == 2 and "network.file" in out.stderr and match in out.stderr, out.stderr
         assert not (tmp_path / "c.h5").exists()
-    text = _case_text("softmax.pt", []).replace('noise = {', 'activation = "tanh"\nnoise = {')
+    text = _case_text("logsoftmax.pt", []).replace('noise = {', 'activation = "tanh"\nnoise = {')
     with pytest.raises(CaseError, match="network.activation"):
         mzpdf.load_case(_write(tmp_path / "d.toml", text))
 

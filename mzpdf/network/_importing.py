@@ -15,16 +15,18 @@ import numpy as np
 
 from ..errors import CaseError
 from .activations import make_activation
-from .network import Layer, Network
+from .network import LAYERNORM_EPS, Layer, Network
 from .noise import layer_noises, make_noise
 
-__all__ = ["LayerSpec", "build_network"]
+__all__ = ["LayerSpec", "append_softmax", "build_network", "layernorm_spec"]
 
 
 @dataclass
 class LayerSpec:
-    """One layer read off a model: ``activation(weights @ x + bias)`` (dense)
-    or ``x + step activation(weights @ x + bias)`` (residual).
+    """One layer read off a model: ``activation(weights @ x + bias)`` (dense),
+    ``x + step activation(weights @ x + bias)`` (residual), ``activation(
+    weights @ normalize(x) + bias)`` with diagonal weights (layernorm) or
+    ``softmax(weights @ x + bias)`` (softmax); see :class:`~mzpdf.network.Layer`.
 
     ``closed`` is set once the activation is known; until then normalization
     may still be folded into the affine map.
@@ -37,6 +39,7 @@ class LayerSpec:
     params: dict = field(default_factory=dict)
     step: float = 1.0
     closed: bool = False
+    eps: float = LAYERNORM_EPS
 
     def fold_batchnorm(self, scale, shift, mean, var, eps: float) -> None:
         """Fold ``y = scale (z - mean) / sqrt(var + eps) + shift``, applied to
@@ -45,6 +48,27 @@ class LayerSpec:
         s = np.asarray(scale, dtype=np.float64) / np.sqrt(np.asarray(var, dtype=np.float64) + float(eps))
         self.weights = s[:, None] * self.weights
         self.bias = s * (self.bias - np.asarray(mean, dtype=np.float64)) + np.asarray(shift, dtype=np.float64)
+
+
+def layernorm_spec(gain, shift, eps: float) -> LayerSpec:
+    """A layer normalization with gains ``gain`` and shifts ``shift`` (n,),
+    open for the activation that may follow it."""
+    gain = np.asarray(gain, dtype=np.float64).ravel()
+    return LayerSpec("layernorm", np.diag(gain), np.asarray(shift, dtype=np.float64).ravel().copy(), eps=float(eps))
+
+
+def append_softmax(specs: list[LayerSpec]) -> None:
+    """Make the softmax the model's output map: the last affine map, while
+    no activation follows it yet, becomes a softmax layer; otherwise (after an
+    activation or a normalization) a softmax layer with identity weights is
+    appended."""
+    last = specs[-1]
+    if last.kind == "dense" and not last.closed and last.activation == "identity":
+        last.kind, last.closed = "softmax", True
+        return
+    n = last.bias.size
+    last.closed = True
+    specs.append(LayerSpec("softmax", np.eye(n), np.zeros(n), closed=True))
 
 
 def build_network(specs: list[LayerSpec], noise, key: str = "model", noise_key: str = "noise") -> Network:
@@ -61,5 +85,5 @@ def build_network(specs: list[LayerSpec], noise, key: str = "model", noise_key: 
         W = np.ascontiguousarray(spec.weights, dtype=np.float64)
         b = np.ascontiguousarray(spec.bias, dtype=np.float64)
         layers.append(Layer(W, b, act, make_noise(nz, W.shape[0], nkey), kind=spec.kind, step=spec.step,
-                            key=f"{key}.layers[{n}]"))
+                            eps=spec.eps, key=f"{key}.layers[{n}]"))
     return Network(tuple(layers))

@@ -98,10 +98,13 @@ def _identity() -> Activation:
     return Activation("identity", lambda x: np.asarray(x, dtype=float), np.ones_like, (-np.inf, np.inf))
 
 
-# The minima of x Phi(x) and x / (1 + exp(-x)), found with scipy.optimize.minimize_scalar
+# The minima of x Phi(x), x / (1 + exp(-x)) and the tanh-approximate GELU, found with scipy.optimize.minimize_scalar
 # (tol 1e-14) and rounded down at the 12th digit, so that the ranges below enclose the images.
 _GELU_MIN = -0.169971207480
 _SILU_MIN = -0.278464542762
+_GELU_TANH_MIN = -0.170040750572
+_GELU_TANH_C = float(np.sqrt(2.0 / np.pi))  # the tanh approximation's constants (torch, ONNX Gelu)
+_GELU_TANH_A = 0.044715
 
 
 @ACTIVATIONS.register("gelu")
@@ -111,6 +114,23 @@ def _gelu() -> Activation:
         return special.ndtr(x) + x * np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
 
     return Activation("gelu", lambda x: x * special.ndtr(x), d, (_GELU_MIN, np.inf), monotone=False)
+
+
+@ACTIVATIONS.register("gelu_tanh")
+def _gelu_tanh() -> Activation:
+    """``x (1 + tanh(u)) / 2`` with ``u = sqrt(2 / pi) (x + 0.044715 x^3)``: the tanh
+    approximation of GELU (torch's ``GELU(approximate="tanh")``, ONNX ``Gelu`` with
+    ``approximate = "tanh"``), evaluated as ``x sigmoid(2 u)`` (the same function,
+    without the cancellation of ``1 + tanh u`` where ``u`` is very negative)."""
+    def inner(x):
+        return _GELU_TANH_C * (x + _GELU_TANH_A * x**3)
+
+    def d(x):
+        s = special.expit(2.0 * inner(x))
+        return s + 2.0 * x * s * (1.0 - s) * _GELU_TANH_C * (1.0 + 3.0 * _GELU_TANH_A * x * x)
+
+    return Activation("gelu_tanh", lambda x: x * special.expit(2.0 * inner(x)), d, (_GELU_TANH_MIN, np.inf),
+                      monotone=False)
 
 
 @ACTIVATIONS.register("silu")

@@ -17,26 +17,44 @@ from ..errors import CaseError
 from .activations import Activation, make_activation
 from .noise import NoiseLaw, make_noise
 
-__all__ = ["ComposedLayer", "Layer", "Network", "make_layer", "random_network"]
+__all__ = ["ComposedLayer", "LAYER_KINDS", "Layer", "Network", "make_layer", "normalize", "random_network", "softmax"]
 
-LAYER_KINDS = ("dense", "residual")
+LAYER_KINDS = ("dense", "residual", "layernorm", "softmax")
+LAYERNORM_EPS = 1e-5  # torch.nn.LayerNorm's and ONNX LayerNormalization's default epsilon
+_NORMALIZING = {"layernorm": "it normalizes the whole layer vector", "softmax": "its output map couples the neurons"}
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One layer ``F(x) = sigma(W x + b)`` (dense) or ``x + h sigma(W x + b)``
-    (residual), followed by additive noise.
+    """One layer, followed by additive noise:
+
+    * ``dense``: ``F(x) = sigma(W x + b)``;
+    * ``residual``: ``F(x) = x + h sigma(W x + b)``;
+    * ``layernorm``: ``F(x) = sigma(W z + b)`` with ``z = (x - mean x) /
+      sqrt(var x + eps)`` (mean and biased variance over the layer's
+      neurons) and ``W = diag(weight)``: torch's ``LayerNorm`` and ONNX's
+      ``LayerNormalization`` (with an activation after it where the model has
+      one);
+    * ``softmax``: ``F(x) = softmax(W x + b)``, the output map of a classifier
+      to its class probabilities (the last layer only, activation identity).
+
+    ``layernorm`` and ``softmax`` map the whole layer vector, not neuron by
+    neuron: the sampling methods (qmc, montecarlo) take them, the
+    discretizations (grid, sparse, tt) refuse them (``Capabilities.layer_kinds``).
 
     Parameters
     ----------
     weights : array_like, shape (n_out, n_in)
+        Diagonal (the gains ``weight``) for a layernorm layer.
     bias : array_like, shape (n_out,)
     activation : Activation or str
     noise : NoiseLaw
         Resolved to one scale per output neuron at construction.
-    kind : {"dense", "residual"}
+    kind : {"dense", "residual", "layernorm", "softmax"}
     step : float
         Residual step ``h`` (residual layers only).
+    eps : float
+        The variance offset of a layernorm layer (> 0).
     """
 
     weights: np.ndarray
@@ -45,6 +63,7 @@ class Layer:
     noise: NoiseLaw
     kind: str = "dense"
     step: float = 1.0
+    eps: float = LAYERNORM_EPS
     key: str = field(default="layer", repr=False, compare=False)
 
     def __post_init__(self):
@@ -56,13 +75,25 @@ class Layer:
             act = make_activation(act, f"{k}.activation")
         if self.kind not in LAYER_KINDS:
             raise CaseError(f"{k}.kind", f"must be one of {list(LAYER_KINDS)}", self.kind)
-        if self.kind == "residual" and W.shape[0] != W.shape[1]:
-            raise CaseError(f"{k}.weights", "must be square for a residual layer (n_out == n_in)", list(W.shape))
+        if self.kind in ("residual", "layernorm") and W.shape[0] != W.shape[1]:
+            raise CaseError(f"{k}.weights", f"must be square for a {self.kind} layer (n_out == n_in)", list(W.shape))
+        if self.kind == "layernorm" and np.any(W != np.diag(np.diagonal(W))):
+            raise CaseError(f"{k}.weights", "must be diagonal for a layernorm layer (its gains: weight = [..])",
+                            W.tolist())
+        if self.kind == "softmax":
+            if act.name != "identity":
+                raise CaseError(f"{k}.activation", "must be 'identity' with kind = 'softmax' (the softmax is the "
+                                "layer's output map)", act.name)
+            if W.shape[0] < 2:
+                raise CaseError(f"{k}.weights", "must have at least 2 rows (classes) for a softmax layer",
+                                list(W.shape))
         step = number(self.step, f"{k}.step", 0.0)
+        eps = number(self.eps, f"{k}.eps", 0.0)
         noise = make_noise(self.noise, W.shape[0], f"{k}.noise")
         W.setflags(write=False)
         b.setflags(write=False)
-        for name, value in (("weights", W), ("bias", b), ("activation", act), ("noise", noise), ("step", step)):
+        for name, value in (("weights", W), ("bias", b), ("activation", act), ("noise", noise), ("step", step),
+                            ("eps", eps)):
             object.__setattr__(self, name, value)
 
     @property
@@ -73,24 +104,47 @@ class Layer:
     def n_out(self) -> int:
         return self.weights.shape[0]
 
+    @property
+    def elementwise(self) -> bool:
+        """Whether ``F`` is an affine map followed by an elementwise
+        activation (dense, residual): what the discretizations propagate."""
+        return self.kind not in _NORMALIZING
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The noiseless map ``F(x)`` at points ``x`` of shape ``(n_points, n_in)``."""
         x = np.asarray(x, dtype=np.float64)
+        if self.kind == "layernorm":
+            return self.activation(normalize(x, self.eps) * np.diagonal(self.weights) + self.bias)
+        if self.kind == "softmax":
+            return softmax(x @ self.weights.T + self.bias)
         z = self.activation(x @ self.weights.T + self.bias)
         return x + self.step * z if self.kind == "residual" else z
 
     def to_dict(self) -> dict:
-        d = {
-            "kind": self.kind,
-            "weights": self.weights.tolist(),
-            "bias": self.bias.tolist(),
-            "activation": self.activation.name,
-            "noise": self.noise.to_dict(),
-        }
+        d = {"kind": self.kind}
+        if self.kind == "layernorm":
+            d.update(weight=np.diagonal(self.weights).tolist(), bias=self.bias.tolist(), eps=self.eps)
+        else:
+            d.update(weights=self.weights.tolist(), bias=self.bias.tolist())
+        d.update(activation=self.activation.name, noise=self.noise.to_dict())
         d.update(self.activation.params)
         if self.kind == "residual":
             d["step"] = self.step
         return d
+
+
+def normalize(x: np.ndarray, eps: float) -> np.ndarray:
+    """``(x - mean x) / sqrt(var x + eps)`` of each row of ``x`` (n_points, n),
+    with the biased variance (torch's and ONNX's layer normalization)."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    return centred / np.sqrt(np.mean(centred * centred, axis=1, keepdims=True) + eps)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """``exp(z) / sum exp(z)`` of each row of ``z`` (n_points, n), shifted by
+    the row's maximum so that no exponential overflows."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -110,6 +164,10 @@ class Network:
                     f"must have {layers[n - 1].n_out} columns to follow layer {n - 1} (widths must chain)",
                     list(layers[n].weights.shape),
                 )
+        for layer in layers[:-1]:
+            if layer.kind == "softmax":
+                raise CaseError(f"{layer.key}.kind", "may be 'softmax' only on the last layer (the output map to "
+                                "class probabilities)", "softmax")
         object.__setattr__(self, "layers", layers)
 
     @property
@@ -245,33 +303,53 @@ class ComposedLayer:
             yield x
 
 
-_LAYER_KEYS = {"kind", "weights", "bias", "activation", "slope", "alpha", "step", "noise"}
+_LAYER_KEYS = {"kind", "weights", "weight", "bias", "activation", "slope", "alpha", "step", "eps", "noise"}
 _ACTIVATION_PARAMS = {"slope": "leaky_relu", "alpha": "elu"}  # layer key -> the activation that takes it
+_KIND_KEYS = {"step": "residual", "weight": "layernorm", "eps": "layernorm"}  # layer key -> the kind that takes it
 
 
 def make_layer(spec: dict, key: str = "network.layers[0]") -> Layer:
-    """A :class:`Layer` from a ``[[network.layers]]`` table."""
+    """A :class:`Layer` from a ``[[network.layers]]`` table.
+
+    ``kind = "layernorm"`` takes ``weight`` (one gain a neuron), ``bias``,
+    ``eps`` (default 1e-5) and an optional ``activation`` (default identity)
+    instead of ``weights``; ``kind = "softmax"`` takes ``weights`` and
+    ``bias`` (the logits ``W x + b``) and no activation but ``identity``.
+    """
     if not isinstance(spec, dict):
         raise CaseError(key, "must be a table", spec)
     for name in spec:
         if name not in _LAYER_KEYS:
             raise CaseError(f"{key}.{name}", f"is not a layer key (valid: {sorted(_LAYER_KEYS)})", spec[name])
-    for name in ("weights", "activation"):
-        if name not in spec:
-            raise CaseError(f"{key}.{name}", "is required")
-    W = real_array(spec["weights"], f"{key}.weights", 2)
+    kind = spec.get("kind", "dense")
+    if kind not in LAYER_KINDS:
+        raise CaseError(f"{key}.kind", f"must be one of {list(LAYER_KINDS)}", kind)
+    for name, owner in _KIND_KEYS.items():
+        if name in spec and kind != owner:
+            raise CaseError(f"{key}.{name}", f"is only valid with kind = '{owner}'", spec[name])
+    if kind == "layernorm":
+        if "weights" in spec:
+            raise CaseError(f"{key}.weights", "is not a key of a layernorm layer: it takes weight = [..], one gain "
+                            "a neuron", spec["weights"])
+        if "weight" not in spec:
+            raise CaseError(f"{key}.weight", "is required for kind = 'layernorm' (one gain a neuron; 1.0 for none)")
+        W = np.diag(real_array(spec["weight"], f"{key}.weight", 1))
+    else:
+        if "weights" not in spec:
+            raise CaseError(f"{key}.weights", "is required")
+        W = real_array(spec["weights"], f"{key}.weights", 2)
+    if "activation" not in spec and kind in ("dense", "residual"):
+        raise CaseError(f"{key}.activation", "is required")
+    activation = spec.get("activation", "identity")
     bias = spec.get("bias", [0.0] * W.shape[0])
     params = {name: spec[name] for name in _ACTIVATION_PARAMS if name in spec}
     for name in params:
-        if spec["activation"] != _ACTIVATION_PARAMS[name]:
+        if activation != _ACTIVATION_PARAMS[name]:
             raise CaseError(f"{key}.{name}", f"is only valid with activation = '{_ACTIVATION_PARAMS[name]}'",
                             spec[name])
-    act = make_activation(spec["activation"], f"{key}.activation", **params)
-    kind = spec.get("kind", "dense")
-    if "step" in spec and kind != "residual":
-        raise CaseError(f"{key}.step", "is only valid with kind = 'residual'", spec["step"])
+    act = make_activation(activation, f"{key}.activation", **params)
     noise = make_noise(spec.get("noise"), W.shape[0], f"{key}.noise")
-    return Layer(W, bias, act, noise, kind, spec.get("step", 1.0), key=key)
+    return Layer(W, bias, act, noise, kind, spec.get("step", 1.0), spec.get("eps", LAYERNORM_EPS), key=key)
 
 
 def _brick_wall(width: int, rng: np.random.Generator) -> np.ndarray:

@@ -25,11 +25,10 @@ The output map (the last layer's activation):
   multilabel one.
 * ``MLPClassifier``, ``output="probabilities"``: ``sigmoid`` for a binary or
   multilabel classifier (``out_activation_ = "logistic"``), so the output is
-  ``predict_proba``'s class-1 column (binary) or the label probabilities.
-  A multiclass classifier's softmax couples the neurons and is not an
-  elementwise activation: mzpdf cannot represent it as a layer and refuses
-  ``"probabilities"`` there; take the logits and apply the softmax to samples
-  of them.
+  ``predict_proba``'s class-1 column (binary) or the label probabilities; a
+  multiclass classifier's last layer becomes a ``softmax`` layer, whose
+  output is ``predict_proba`` (the sampling methods qmc and montecarlo take
+  it; grid, sparse and tt take the logits).
 """
 from __future__ import annotations
 
@@ -59,9 +58,9 @@ def from_sklearn(model, noise, output: str = "logits", key: str = "model", noise
         (``None`` or ``{"kind": "none"}``: a deterministic layer).
     output : {"logits", "probabilities"}
         A classifier's output map (see the module docstring): ``"logits"``
-        ends with the identity; ``"probabilities"`` with the logistic, for
-        binary and multilabel classifiers only (a multiclass softmax is not
-        elementwise). A regressor always ends with the identity.
+        ends with the identity; ``"probabilities"`` with the logistic
+        (binary and multilabel classifiers) or a softmax layer (multiclass).
+        A regressor always ends with the identity.
     key, noise_key : str
         How messages name the model and the noise.
 
@@ -87,12 +86,10 @@ def from_sklearn(model, noise, output: str = "logits", key: str = "model", noise
     if kind == "MLPClassifier":
         final = getattr(model, "out_activation_", None)
         if output == "probabilities":
-            if final != "logistic":
-                raise CaseError("output", f"'probabilities' needs the classifier's {final} output map, which is "
-                                          "not elementwise (it couples the class neurons) and is no mzpdf layer: "
-                                          "use output='logits' and apply the softmax to samples of the logits",
-                                output)
-            out = "sigmoid"
+            if final not in ("logistic", "softmax"):
+                raise CaseError("output", f"'probabilities' needs a logistic or softmax output map, the "
+                                          f"classifier has {final!r}: use output='logits'", output)
+            out = "sigmoid" if final == "logistic" else "softmax"
     elif output != "logits":
         raise CaseError("output", "applies to classifiers only (a regressor's output map is the identity)", output)
     specs = []
@@ -100,7 +97,11 @@ def from_sklearn(model, noise, output: str = "logits", key: str = "model", noise
     for k, (coef, intercept) in enumerate(zip(model.coefs_, model.intercepts_)):
         W = np.array(coef, dtype=np.float64).T
         b = np.array(intercept, dtype=np.float64).ravel()
-        specs.append(LayerSpec("dense", W, b, hidden if k < n_layers - 1 else out, closed=True))
+        last = k == n_layers - 1
+        if last and out == "softmax":
+            specs.append(LayerSpec("softmax", W, b, closed=True))
+        else:
+            specs.append(LayerSpec("dense", W, b, hidden if not last else out, closed=True))
     return build_network(specs, noise, key, noise_key)
 
 

@@ -16,14 +16,25 @@ torch module           mzpdf layer
 ``Softplus()``         activation ``softplus`` (``beta = 1`` only; torch
                        returns ``x`` itself above ``threshold = 20``, a
                        difference below 2.1e-9)
-``GELU()``             activation ``gelu``, ``x Phi(x)`` (the exact form;
-                       ``approximate = "tanh"`` is refused)
+``GELU()``             activation ``gelu``, ``x Phi(x)``;
+                       ``GELU(approximate="tanh")``: ``gelu_tanh``
 ``SiLU``               activation ``silu``, ``x / (1 + exp(-x))``
 ``ELU(a)``             activation ``elu`` with ``alpha = a``
 ``BatchNorm1d``        folded into the ``Linear`` just before it (it must
                        come before that layer's activation), with its
                        running statistics: the model must be in evaluation
-                       mode (``model.eval()``)
+                       mode (``model.eval()``); ``eps`` rounded to float32
+                       in a float32 model, as torch adds it
+``LayerNorm(n)``       a ``layernorm`` layer (gains ``weight``, ``bias``,
+                       ``eps``; over the last axis only); an activation
+                       module after it becomes that layer's activation
+``Softmax(dim=-1)``    the output map (the last module but ``Dropout`` /
+                       ``Identity``): the ``Linear`` before it becomes a
+                       ``softmax`` layer (after an activation or a
+                       ``LayerNorm``, a softmax layer with identity weights
+                       is appended); the output is the class probabilities.
+                       A model that applies ``F.softmax`` in its caller's
+                       code: ``nn.Sequential(*model, nn.Softmax(-1))``
 ``Identity``,          skipped (``Dropout`` as in evaluation mode)
 ``Dropout``
 ``Residual(...)``      a residual layer ``x + step sigma(W x + b)`` (the
@@ -48,13 +59,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CaseError
-from ._importing import LayerSpec, build_network
+from ._importing import LayerSpec, append_softmax, build_network, layernorm_spec
 from .network import Network
 
 __all__ = ["from_torch", "load_torch", "residual", "SUPPORTED_MODULES"]
 
 SUPPORTED_MODULES = ("Linear", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "Softplus", "GELU", "SiLU", "ELU",
-                     "BatchNorm1d", "Identity", "Dropout", "Residual", "Sequential")
+                     "BatchNorm1d", "LayerNorm", "Softmax", "Identity", "Dropout", "Residual", "Sequential")
 
 
 def _torch(key: str):
@@ -126,10 +137,10 @@ def _activation(module, torch, pos: str, key: str):
                             repr(module))
         return "softplus", {}
     if isinstance(module, nn.GELU):
-        if module.approximate != "none":
-            raise CaseError(key, f"holds GELU(approximate={module.approximate!r}) at {pos}; only the exact "
-                                 "GELU (approximate='none') is supported", repr(module))
-        return "gelu", {}
+        if module.approximate not in ("none", "tanh"):
+            raise CaseError(key, f"holds GELU(approximate={module.approximate!r}) at {pos}; only approximate = "
+                                 "'none' (gelu) and 'tanh' (gelu_tanh) are supported", repr(module))
+        return ("gelu" if module.approximate == "none" else "gelu_tanh"), {}
     if isinstance(module, nn.SiLU):
         return "silu", {}
     if isinstance(module, nn.ELU):
@@ -153,7 +164,31 @@ def _fold_batchnorm(spec: LayerSpec, bn, pos: str, key: str) -> None:
         return np.full(bn.num_features, fill) if t is None else t.detach().to("cpu").double().numpy()
 
     spec.fold_batchnorm(arr(bn.weight, 1.0), arr(bn.bias, 0.0), arr(bn.running_mean, 0.0),
-                        arr(bn.running_var, 1.0), float(bn.eps))
+                        arr(bn.running_var, 1.0), _eps(bn.eps, bn.running_var.dtype))
+
+
+def _layernorm(ln, specs: list, pos: str, key: str, dtype) -> LayerSpec:
+    """The layernorm layer of a ``LayerNorm`` module over the last axis."""
+    shape = tuple(ln.normalized_shape)
+    width = specs[-1].bias.size if specs else shape[-1]
+    if len(shape) != 1 or shape[0] != width:
+        raise CaseError(key, f"holds LayerNorm{list(shape)} at {pos}, which must normalize the {width} features "
+                             "of the layer before it (one axis)", repr(ln))
+
+    def arr(t, fill):
+        return np.full(width, fill) if t is None else t.detach().to("cpu").double().numpy()
+
+    weight = getattr(ln, "weight", None)
+    return layernorm_spec(arr(weight, 1.0), arr(getattr(ln, "bias", None), 0.0),
+                          _eps(ln.eps, dtype if weight is None else weight.dtype))
+
+
+def _eps(eps: float, dtype) -> float:
+    """A normalization's ``eps`` as torch adds it: in float32 for a float32
+    module (so that a float32 model and its ONNX export, whose epsilon
+    attributes are float32, give the same network), exactly otherwise."""
+    torch = _torch("eps")
+    return float(np.float32(eps)) if dtype == torch.float32 else float(eps)
 
 
 def _linear_arrays(linear) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +206,8 @@ def from_torch(model, noise, key: str = "model", noise_key: str = "noise") -> Ne
     model : torch.nn.Sequential
         Linear layers, each followed by an optional ``BatchNorm1d`` (folded,
         evaluation mode) and at most one supported activation (see the module
-        docstring), and mzpdf ``Residual`` blocks.
+        docstring), ``LayerNorm`` modules, mzpdf ``Residual`` blocks and a
+        final ``Softmax``.
     noise : dict, NoiseLaw, None, or a list of them (one per layer)
         The additive noise after every layer, as in case files, for example
         ``{"kind": "gaussian", "std": 0.1}``; in a list, ``None`` or
@@ -199,8 +235,27 @@ def from_torch(model, noise, key: str = "model", noise_key: str = "noise") -> Ne
         raise CaseError(key, f"holds modules mzpdf cannot translate (supported: {', '.join(SUPPORTED_MODULES)})",
                         "; ".join(bad))
     specs: list[LayerSpec] = []
+    softmax_at = None
     for pos, m in modules:
         if isinstance(m, (torch.nn.Identity, torch.nn.Dropout)):
+            continue
+        if softmax_at is not None:
+            raise CaseError(key, f"holds {type(m).__name__} at {pos} after the Softmax at {softmax_at}: the softmax "
+                                 "must be the output map (the last module)", type(m).__name__)
+        if isinstance(m, torch.nn.Softmax):
+            if m.dim not in (None, -1, 1):
+                raise CaseError(key, f"holds Softmax(dim={m.dim}) at {pos}; only the softmax over the features "
+                                     "(dim = -1 or 1) is supported", repr(m))
+            if not specs:
+                raise CaseError(key, f"holds a Softmax at {pos} that does not follow a Linear module", repr(m))
+            append_softmax(specs)
+            softmax_at = pos
+            continue
+        if isinstance(m, torch.nn.LayerNorm):
+            if specs:
+                specs[-1].closed = True
+            dtype = next((p.dtype for p in model.parameters()), torch.float32)  # torch's default dtype
+            specs.append(_layernorm(m, specs, pos, key, dtype))
             continue
         if isinstance(m, torch.nn.Linear):
             specs.append(LayerSpec("dense", *_linear_arrays(m)))
@@ -245,7 +300,8 @@ def load_torch(path, noise, key: str = "network.file", noise_key: str = "network
         raise CaseError(key, "must name an existing file", str(path))
     nn = torch.nn
     allowed = [nn.Sequential, nn.Linear, nn.Tanh, nn.Sigmoid, nn.ReLU, nn.LeakyReLU, nn.Softplus, nn.GELU,
-               nn.SiLU, nn.ELU, nn.BatchNorm1d, nn.Identity, nn.Dropout, _residual_class()]
+               nn.SiLU, nn.ELU, nn.BatchNorm1d, nn.LayerNorm, nn.Softmax, nn.Identity, nn.Dropout,
+               _residual_class()]
     try:
         with torch.serialization.safe_globals(allowed):
             model = torch.load(path, map_location="cpu", weights_only=True)

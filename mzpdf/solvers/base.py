@@ -48,7 +48,8 @@ class Capabilities:
     Attributes
     ----------
     layer_kinds : tuple of str
-        Layer kinds (``dense``, ``residual``) it propagates.
+        Layer kinds (``dense``, ``residual``, ``layernorm``, ``softmax``) it
+        propagates.
     noise_kinds : tuple of str
         Noise laws it takes on every layer.
     noiseless : bool
@@ -62,6 +63,10 @@ class Capabilities:
         (needed by ``[analysis] distances``).
     backward : bool
         Whether it computes conditional expectations (``[observable]``).
+    observables : tuple of str
+        The ``observable.kind`` values it takes (an indicator such as
+        ``argmax`` only by the sampling methods, whose error does not depend
+        on the smoothness of ``g``).
     projections : tuple of str
         The ``[projection]`` kinds its Mori-Zwanzig reduction takes.
     backends : tuple of str
@@ -83,6 +88,7 @@ class Capabilities:
     max_width: int | None = None
     densities: bool = True
     backward: bool = True
+    observables: tuple = ("neuron", "linear")
     projections: tuple = ()
     backends: tuple = ("cpu",)
     resume: bool = True
@@ -241,13 +247,17 @@ class Solver:
                 return (keys.noise(n), f"must be one of {list(cap.noise_kinds)} with solver.method = {name!r}",
                         layer.noise.kind)
             if layer.kind not in cap.layer_kinds:
+                why = "" if layer.elementwise else ": it maps the whole layer vector, not neuron by neuron"
                 return (keys.kind(n), f"must be a layer of kind {list(cap.layer_kinds)} with solver.method = "
-                        f"{name!r}", layer.kind)
+                        f"{name!r} (layer {n} is a {layer.kind} layer{why})", layer.kind)
             if not cap.widening and layer.n_out > layer.n_in:
                 return (keys.shape(n), f"must not widen the layer with solver.method = {name!r} (layer {n} maps "
                         f"{layer.n_in} to {layer.n_out} neurons)", [layer.n_in, layer.n_out])
         if case.observable is not None and not cap.backward:
             return "observable", f"is not computed by solver.method = {name!r}", case.observable.kind
+        if case.observable is not None and case.observable.kind not in cap.observables:
+            return ("observable.kind", f"must be one of {list(cap.observables)} with solver.method = {name!r} (an "
+                    "indicator is not smooth: its error is controlled by the sampling methods)", case.observable.kind)
         tails = getattr(case, "tails", None)
         if tails is not None and not cap.tails:
             return (tails.key, f"is not computed by solver.method = {name!r} (exceedance probabilities and "

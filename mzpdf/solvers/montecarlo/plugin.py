@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...network.network import LAYER_KINDS
 from ...results import BackwardSummary, LayerSummary, MonteCarloLayer
 from ..base import Capabilities, Solver, case_points
 from ..registry import SOLVERS
@@ -31,7 +32,8 @@ class MonteCarlo(Solver):
     checks_lost_mass = False
     options_class = MonteCarloOptions
     capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, densities=False,
-                                resume=False)
+                                resume=False,
+                                layer_kinds=LAYER_KINDS, observables=("neuron", "linear", "argmax"))
 
     @classmethod
     def estimate_bytes(cls, case) -> int:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...laws import MomentLaw, SummaryLaw
+from ...network.network import LAYER_KINDS
 from ...observables import make_observable
 from ...results import BackwardSummary
 from ...tails import case_problem, invert_tail, log_tail, readout
@@ -54,7 +55,8 @@ class QuasiMonteCarlo(Solver):
     checks_lost_mass = False
     options_class = QMCOptions
     capabilities = Capabilities(noise_kinds=("gaussian", "uniform", "laplace"), noiseless=True, resume=False,
-                                tails=True, distributed=True)
+                                tails=True, distributed=True,
+                                layer_kinds=LAYER_KINDS, observables=("neuron", "linear", "argmax"))
     auto_priority = 10
     auto_description = "randomized quasi-Monte Carlo with standard errors, any width and layer"
 
