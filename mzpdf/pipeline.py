@@ -6,10 +6,9 @@ results, and Python users call :func:`run` on a case from
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -158,7 +157,7 @@ def _tol_entry(method, tol) -> dict:
 
 
 def _takes_tol(name: str) -> bool:
-    return "tol" in {f.name for f in dataclasses.fields(SOLVERS.get(name).options_class)}
+    return "tol" in {f.name for f in fields(SOLVERS.get(name).options_class)}
 
 
 # case keys -> solve's arguments, longest first
@@ -185,7 +184,7 @@ def _run(case, progress: bool, checkpoint, resume: bool, executor=None) -> Resul
     fold = getattr(case, "fold", None)
     if fold is not None and fold.rank > 0:  # inputs known exactly: layer 0 and the points as the case gave them
         solution = _unfold(solution, fold)
-        case = dataclasses.replace(case, network=fold.network, input=fold.input, points=fold.points)
+        case = replace(case, network=fold.network, input=fold.input, points=fold.points)
     diagnostics = dict(solution.diagnostics)
     mz = analysis = mc_layers = mc_backward = mc_stderr = None
     if case.projection is not None:
@@ -198,7 +197,7 @@ def _run(case, progress: bool, checkpoint, resume: bool, executor=None) -> Resul
             known = fold.input.known
             pdf, err = mc_layers[0].marginal_pdf.copy(), mc_layers[0].marginal_stderr.copy()
             pdf[known], err[known] = np.inf, 0.0
-            mc_layers = [dataclasses.replace(mc_layers[0], marginal_pdf=pdf, marginal_stderr=err)] + mc_layers[1:]
+            mc_layers = [replace(mc_layers[0], marginal_pdf=pdf, marginal_stderr=err)] + mc_layers[1:]
         if case.observable is not None:
             mc_backward = BackwardSummary(case_points(case), q0, float(mc.g_mean))
             diagnostics["montecarlo_mean_stderr"] = np.float64(mc.g_stderr)
@@ -248,7 +247,7 @@ def _unfold(solution: Solution, fold) -> UnfoldedSolution:
     backward = solution.backward
     if backward is not None:
         points = fold.points if fold.points is not None else np.zeros((0, n0))
-        backward = dataclasses.replace(backward, points=points)
+        backward = replace(backward, points=points)
     return UnfoldedSolution(solution.method, (zero,) + tuple(solution.forward[1:]), backward, solution.diagnostics,
                             solution.native, solution.native_backward, solution.resumed_from_layer, folded=solution,
                             input_law=fold.law())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -419,7 +419,10 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
         method_cls.check_case(case, CaseKeys(table["network"]))
         return case
 
-    return choose_method(method, build)
+    case = choose_method(method, build)
+    if fold is not None:  # say so beside the method's reason (stderr of mzpdf run, /diagnostics method_reason)
+        case = replace(case, method_reason="; ".join(r for r in (case.method_reason, fold.describe()) if r))
+    return case
 
 
 def _fold(network, law, spec: dict):

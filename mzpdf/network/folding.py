@@ -12,8 +12,7 @@ point ``m``: the network is kept as it is and the input becomes a
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,6 +69,15 @@ class Fold:
         """``A`` (N_0, r): ``x = mean + A z``."""
         return self.input.factor
 
+    def describe(self) -> str:
+        """One sentence saying what was folded (for ``method_reason``)."""
+        n, known = self.input.dim, self.input.known.tolist()
+        if self.rank == 0:
+            return f"every input is known exactly (std 0): the input is the point {self.mean.tolist()}"
+        what = f"inputs {known} are known exactly" if known else f"the input covariance has rank {self.rank} < {n}"
+        return (f"{what}, folded into the first layer: the methods see {self.rank} uncertain "
+                f"input{'s' if self.rank > 1 else ''}")
+
     def to_input(self, z: np.ndarray) -> np.ndarray:
         """The user's inputs ``m + A z`` of points ``z`` (P, r)."""
         return self.mean + np.atleast_2d(z) @ self.factor.T
@@ -103,9 +111,9 @@ class Fold:
         """This fold with ``[observable].points`` (user coordinates) and
         their ``z`` (ValueError for a point off the support)."""
         if points is None:
-            return dataclasses.replace(self, points=None, reduced_points=None)
+            return replace(self, points=None, reduced_points=None)
         points = np.asarray(points, dtype=np.float64)
-        return dataclasses.replace(self, points=points, reduced_points=self.to_reduced(points))
+        return replace(self, points=points, reduced_points=self.to_reduced(points))
 
     def input_abscissae(self, m: int, half_width: float) -> np.ndarray:
         """``(N_0, m)`` abscissae of the input's marginals: ``m_i + s_i t`` for
@@ -166,7 +174,7 @@ def fold_input(network: Network, input_law: InputLaw) -> Fold | None:
                          f"the first layer is of kind {first.kind!r}: give every input a std > 0, or put a "
                          "dense layer first")
     A, m = input_law.factor, input_law.mean()
-    folded = dataclasses.replace(first, weights=first.weights @ A, bias=first.weights @ m + first.bias)
+    folded = replace(first, weights=first.weights @ A, bias=first.weights @ m + first.bias)
     r = input_law.rank
     return Fold(network, input_law, Network((folded,) + tuple(network.layers[1:])),
                 GaussianInput(np.zeros(r), np.eye(r)))
