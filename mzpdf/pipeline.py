@@ -2,7 +2,12 @@
 
 No file I/O happens here: :mod:`mzpdf.cli` reads the case and writes the
 results, and Python users call :func:`run` on a case from
-:func:`mzpdf.load_case` (or build solvers directly).
+:func:`mzpdf.load_case`, :func:`solve` on a network and an input law (the
+same case, built from the pieces), or build solvers directly.
+
+A case whose input has inputs known exactly was solved on its folded network
+(:mod:`mzpdf.network.folding`); :func:`run` reports its layer 0 as the
+case's input law and its points as given (:class:`UnfoldedSolution`).
 """
 from __future__ import annotations
 

@@ -227,6 +227,19 @@ def test_singular_gaussian_samples():
         g.pdf(np.zeros((1, 4)))
 
 
+def test_rank_is_scale_free():
+    """A small std is uncertain, not known: only linear dependence lowers the
+    rank (tested on the correlation matrix); the factor reproduces the cov."""
+    small = mzpdf.make_input({"kind": "gaussian", "mean": [0.0, 0.0], "std": [1.0, 1e-6]})
+    assert small.rank == 2 and not small.is_singular
+    tied = mzpdf.make_input({"kind": "gaussian", "mean": [0.0, 0.0], "cov": [[4.0, 0.02], [0.02, 1e-4]]})
+    assert tied.rank == 1  # correlation 1: x_1 = x_0 / 200
+    assert np.allclose(tied.factor @ tied.factor.T, tied.cov(), rtol=0, atol=1e-15)
+    with pytest.raises(CaseError, match="variance 0 and a nonzero covariance") as info:
+        mzpdf.make_input({"kind": "gaussian", "mean": [0.0, 0.0], "cov": [[1.0, 0.1], [0.1, 0.0]]})
+    assert info.value.key == "input.cov"
+
+
 @pytest.mark.parametrize("change, key, match", [
     ({"input": {"kind": "gaussian", "mean": [0.0] * 4, "std": [0.5, 0.1, 0.2, -0.1]}}, "input.std[3]", ">= 0"),
     ({"input": {"kind": "gaussian", "mean": [0.0] * 4, "std": -0.1}}, "input.std", ">= 0"),

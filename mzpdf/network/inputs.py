@@ -59,10 +59,11 @@ class InputLaw:
 
 INPUT_LAWS: Registry[type] = Registry("input kind")
 
-# A covariance is positive semidefinite when its smallest eigenvalue is >= -PSD_RTOL x its largest, and its rank
-# counts the eigenvalues above PSD_RTOL x the largest: eigvalsh's round-off is ~N eps x the largest (1e-15 for
-# N <= 10), so 1e-10 leaves 5 orders of margin, and a direction whose variance is below 1e-10 of the largest
-# (a standard deviation 1e-5 of the largest) is folded as known exactly.
+# The inputs of positive variance are tested on their correlation matrix R (scale-free: a small variance is
+# never mistaken for a known input, only linear dependence is): R is positive semidefinite when its smallest
+# eigenvalue is >= -PSD_RTOL x its largest, and its rank counts the eigenvalues above PSD_RTOL x the largest.
+# eigvalsh's round-off is ~N eps x the largest (1e-15 for N <= 10), so 1e-10 leaves 5 orders of margin; a
+# direction whose correlation eigenvalue is below 1e-10 (std 1e-5 of the inputs') is folded as known exactly.
 PSD_RTOL = 1e-10
 
 
@@ -70,18 +71,35 @@ def _factor(cov: np.ndarray) -> np.ndarray:
     """``A`` (N, r) with ``cov = A A^T`` (to round-off), ``r`` the rank.
 
     The inputs with variance 0 get zero rows; on the others, the Cholesky
-    factor when their covariance is regular (for a diagonal covariance the
-    columns ``std_i e_i``, in the inputs' order), else the eigenvectors of the
-    eigenvalues above :data:`PSD_RTOL` x the largest, scaled by their square roots.
+    factor when their correlation matrix is regular (for a diagonal
+    covariance the columns ``std_i e_i``, in the inputs' order), else
+    ``D V W^(1/2)`` from the eigen-decomposition ``R = V W V^T`` of the
+    correlation matrix restricted to its eigenvalues above :data:`PSD_RTOL`
+    x the largest, ``D`` the diagonal of stds.
+
+    Raises
+    ------
+    ValueError
+        Saying why ``cov`` is not positive semidefinite.
     """
     n = cov.shape[0]
-    uncertain = np.flatnonzero(np.diag(cov) > 0)
+    d = np.diag(cov)
+    if d.min() < 0:
+        raise ValueError(f"its diagonal holds the variance {d.min():g} < 0")
+    uncertain, known = np.flatnonzero(d > 0), np.flatnonzero(d == 0)
+    if np.any(cov[known] != 0):
+        raise ValueError(f"input {int(known[np.any(cov[known] != 0, axis=1)][0])} has variance 0 and a nonzero "
+                         "covariance with another input")
     if uncertain.size == 0:
         return np.zeros((n, 0))
     block = cov[np.ix_(uncertain, uncertain)]
-    w, v = np.linalg.eigh(block)
+    std = np.sqrt(d[uncertain])
+    w, v = np.linalg.eigh(block / np.outer(std, std))
+    if w.min() < -PSD_RTOL * w.max():
+        raise ValueError(f"its correlation matrix has the eigenvalue {w.min():.3g} < 0 (below -{PSD_RTOL:g} x "
+                         "the largest)")
     keep = w > PSD_RTOL * w.max()
-    part = v[:, keep] * np.sqrt(w[keep])
+    part = std[:, None] * (v[:, keep] * np.sqrt(w[keep]))
     if np.all(keep):
         try:
             part = np.linalg.cholesky(block)
@@ -115,13 +133,13 @@ class GaussianInput(InputLaw):
         c = real_array(self.cov_, "input.cov", 2, (m.size, m.size))
         if not np.allclose(c, c.T, rtol=1e-12, atol=0):
             raise CaseError("input.cov", "must be symmetric", c.tolist())
-        w = np.linalg.eigvalsh(c)
-        if w.min() < -PSD_RTOL * max(w.max(), 0.0):
-            raise CaseError("input.cov", f"must be positive semidefinite (its smallest eigenvalue is {w.min():.3g}, "
-                            f"below -{PSD_RTOL:g} x the largest)", c.tolist())
+        try:
+            factor = _factor(c)
+        except ValueError as err:
+            raise CaseError("input.cov", f"must be positive semidefinite ({err})", c.tolist()) from None
         object.__setattr__(self, "mean_", m)
         object.__setattr__(self, "cov_", c)
-        object.__setattr__(self, "_factor", _factor(c))
+        object.__setattr__(self, "_factor", factor)
 
     @property
     def dim(self):
