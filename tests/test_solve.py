@@ -147,3 +147,17 @@ def test_solve_errors_name_the_argument(call, key):
     with pytest.raises(CaseError) as info:
         call(net)
     assert info.value.key == key, str(info.value)
+
+
+def test_solve_with_a_known_input_equals_the_case_file(regressor, tmp_path):
+    """Oracle: identity. A std of 0 through solve (folded: the grid sees one
+    input) is the same case file through run; layer 0 is the given law."""
+    net = mzpdf.from_sklearn(regressor, NOISE)
+    known = {"kind": "gaussian", "mean": [0.3, 1.0], "std": [0.5, 0.0]}
+    got = mzpdf.solve(net, known, method="grid", nodes=24, observable={**OBSERVABLE, "points": [[0.0, 1.0]]})
+    path = _case_file(regressor, tmp_path / "known.toml")
+    ref = mzpdf.run(mzpdf.load_case(path, overrides=["input.std=[0.5, 0.0]", "input.mean=[0.3, 1.0]",
+                                                     "observable.points=[[0.0, 1.0]]"]))
+    _assert_same(_arrays(got), _arrays(ref), SAME_ARITHMETIC_TOL)
+    assert "the methods see 1 uncertain input" in got.method_reason
+    assert np.array_equal(got.forward[0].cov, np.diag([0.25, 0.0])) and got.backward.points.shape == (1, 2)

@@ -67,7 +67,7 @@ INPUT_LAWS: Registry[type] = Registry("input kind")
 PSD_RTOL = 1e-10
 
 
-def _factor(cov: np.ndarray) -> np.ndarray:
+def _psd_factor(cov: np.ndarray) -> np.ndarray:
     """``A`` (N, r) with ``cov = A A^T`` (to round-off), ``r`` the rank.
 
     The inputs with variance 0 get zero rows; on the others, the Cholesky
@@ -134,7 +134,7 @@ class GaussianInput(InputLaw):
         if not np.allclose(c, c.T, rtol=1e-12, atol=0):
             raise CaseError("input.cov", "must be symmetric", c.tolist())
         try:
-            factor = _factor(c)
+            factor = _psd_factor(c)
         except ValueError as err:
             raise CaseError("input.cov", f"must be positive semidefinite ({err})", c.tolist()) from None
         object.__setattr__(self, "mean_", m)
