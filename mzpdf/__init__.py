@@ -4,6 +4,8 @@ Public API
 ----------
 Pipeline
     ``load_case(path, overrides)`` -> Case; ``run(case)`` -> Results;
+    ``solve(network, input_law, method="auto", tol=1e-3, **options)`` ->
+    the same Results without a case file;
     ``write_results(results, path)``, ``read_results(path)``.
 Network model
     ``Layer``, ``Network``, ``random_network``, ``load_npz``, ``make_network``;
@@ -53,7 +55,7 @@ _EXPORTS = {
     "results": ("Results",),
     "solvers": ("SOLVERS", "Capabilities", "Solution", "Solver"),
     "laws": ("Law",),
-    "pipeline": ("run",),
+    "pipeline": ("run", "solve"),
     "network.torch_model": ("from_torch", "load_torch"),
     "network.sklearn_model": ("from_sklearn",),
     "network.onnx_model": ("load_onnx",),

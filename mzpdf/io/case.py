@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from .._validate import integer, number, real_array
 from ..errors import CaseError
 from ..mz.spec import ProjectionSpec
 from ..network import InputLaw, Network, make_input, make_network
+from ..network.folding import Fold, fold_input
 from ..observables import Observable, make_observable
 from ..options import AUTO, BACKENDS, SolverOptions
 from ..solvers import SOLVERS, CaseKeys
@@ -48,13 +49,16 @@ class Case:
     name : str
     seed : int
     network : Network
+        What the methods see (the first layer folded when inputs are known
+        exactly, see ``fold``).
     input : InputLaw
     solver : SolverOptions
         Options of ``solver.method``.
     backend : str
     observable : Observable or None
     points : (P, N_0) array or None
-        Inputs at which the conditional expectation q0 is reported.
+        Inputs at which the conditional expectation q0 is reported (as ``z``,
+        (P, r), with a ``fold``).
     montecarlo : MonteCarloOptions or None
         The ``[montecarlo]`` reference run beside the solution.
     output_path : str or None
@@ -62,6 +66,12 @@ class Case:
         The ``[projection]`` (Mori-Zwanzig reduction) to run after the solve.
     method_reason : str
         Why ``solver.method`` is what it is (chosen by ``"auto"``, or named).
+    fold : Fold or None
+        With inputs known exactly (a gaussian std of 0, a singular cov):
+        ``network``, ``input`` and ``points`` are then what the methods see
+        (the first layer folded, ``z ~ N(0, I_r)``, points as ``z``), and
+        ``fold.network``, ``fold.input`` and ``fold.points`` the case's own
+        (:mod:`mzpdf.network.folding`).
     max_lost_mass : float
         ``solver.max_lost_mass``: a run whose discretization cut off more of
         any layer's law fails its accuracy checks (exit status 3).
@@ -89,6 +99,7 @@ class Case:
     tails: object = None
     max_lost_mass: float = DEFAULT_MAX_LOST_MASS
     method_reason: str = ""
+    fold: Fold | None = None
 
     @property
     def toml(self) -> str:
@@ -326,6 +337,7 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
         raise CaseError("input.kind", "must not be 'point' when every layer's noise is 'none': the network has no "
                         "uncertainty anywhere, so there is no law to propagate (give the input a law, e.g. kind = "
                         "'gaussian', or a layer noise)", "point")
+    fold = _fold(network, law, table["input"])
 
     solver_table = dict(_section(table, "solver") or {})
     method = solver_table.pop("method", AUTO)
@@ -351,6 +363,12 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
         observable.check_width(network.widths[-1])
         if raw_points is not None:
             points = real_array(raw_points, "observable.points", 2, (None, network.widths[0]))
+        if fold is not None:
+            try:
+                fold = fold.with_points(points)
+            except ValueError as err:
+                raise CaseError("observable.points", f"must lie on the input law's support: {err}") from None
+            points = fold.reduced_points
 
     projection = None
     proj_table = _section(table, "projection")
@@ -359,11 +377,21 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
         if law.is_atomic:
             raise CaseError("input.kind", "must not be 'point' when [projection] is given (the reduction "
                             "projects the input density)", "point")
+        if fold is not None:
+            key = _known_key(table["input"])
+            raise CaseError(key, "must mark no input as known exactly (a std of 0, a singular cov) when [projection] "
+                            "is given: the reduction projects the input density, which has none",
+                            table["input"].get(key[6:]))
 
     analysis = None
     analysis_table = _section(table, "analysis")
     if analysis_table is not None:
         analysis = AnalysisSpec.from_table(analysis_table, table["network"], list(network.widths))
+        if fold is not None and analysis.distances != "none":
+            key = _known_key(table["input"])
+            raise CaseError(key, f"must mark no input as known exactly (a std of 0, a singular cov) with "
+                            f"analysis.distances = {analysis.distances!r}: the input has no density to compare",
+                            table["input"].get(key[6:]))
 
     mc = _section(table, "montecarlo")
     montecarlo = MonteCarloReferenceOptions.from_dict(dict(mc)) if mc is not None else None
@@ -384,12 +412,37 @@ def _build(table: dict, overrides, base_dir, default_name: str, unset=()) -> Cas
         effective = _effective(table, {"name": name, "seed": seed}, {"method": method_name, "backend": backend,
                                                                  "max_lost_mass": max_lost_mass}, solver,
                                montecarlo, projection, analysis)
-        case = Case(name, seed, network, law, solver, backend, observable, points, montecarlo, output_path,
-                    effective, projection, analysis, tails=tails, max_lost_mass=max_lost_mass)
+        case = Case(name, seed, network if fold is None else fold.folded_network,
+                    law if fold is None else fold.folded_input, solver, backend, observable, points, montecarlo,
+                    output_path, effective, projection, analysis, tails=tails, max_lost_mass=max_lost_mass,
+                    fold=fold)
         method_cls.check_case(case, CaseKeys(table["network"]))
         return case
 
-    return choose_method(method, build)
+    case = choose_method(method, build)
+    if fold is not None:  # say so beside the method's reason (stderr of mzpdf run, /diagnostics method_reason)
+        case = replace(case, method_reason="; ".join(r for r in (case.method_reason, fold.describe()) if r))
+    return case
+
+
+def _fold(network, law, spec: dict):
+    """The :class:`~mzpdf.network.folding.Fold` of a gaussian input with
+    inputs known exactly (None otherwise); a CaseError naming the [input] key
+    that marks them when they cannot be folded."""
+    key = _known_key(spec)
+    try:
+        fold = fold_input(network, law)
+    except ValueError as err:
+        raise CaseError(key, str(err), spec.get(key[6:])) from None
+    if fold is not None and fold.rank == 0 and all(layer.noise.is_deterministic for layer in network):
+        raise CaseError(key, "must not mark every input as known exactly when every layer's noise is 'none': the "
+                        "network has no uncertainty anywhere, so there is no law to propagate", spec.get(key[6:]))
+    return fold
+
+
+def _known_key(spec: dict) -> str:
+    """The [input] key that marks inputs as known exactly."""
+    return "input." + next((k for k in ("uncertain", "std", "cov") if k in spec), "cov")
 
 
 def _effective(table: dict, meta: dict, solver_head: dict, solver: SolverOptions, montecarlo, projection,

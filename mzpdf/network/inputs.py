@@ -7,7 +7,7 @@ on one input and the first layer's density is the transition kernel itself.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -15,7 +15,7 @@ import numpy as np
 from .. import _special as special
 from .._registry import Registry
 from .._validate import per_neuron, positive, real_array
-from ..errors import CaseError
+from ..errors import CaseError, SingularDensityError
 
 __all__ = ["InputLaw", "GaussianInput", "UniformInput", "MixtureInput", "PointInput", "INPUT_LAWS", "make_input"]
 
@@ -59,36 +59,123 @@ class InputLaw:
 
 INPUT_LAWS: Registry[type] = Registry("input kind")
 
+# The inputs of positive variance are tested on their correlation matrix R (scale-free: a small variance is
+# never mistaken for a known input, only linear dependence is): R is positive semidefinite when its smallest
+# eigenvalue is >= -PSD_RTOL x its largest, and its rank counts the eigenvalues above PSD_RTOL x the largest.
+# eigvalsh's round-off is ~N eps x the largest (1e-15 for N <= 10), so 1e-10 leaves 5 orders of margin; a
+# direction whose correlation eigenvalue is below 1e-10 (std 1e-5 of the inputs') is folded as known exactly.
+PSD_RTOL = 1e-10
+
+
+def _psd_factor(cov: np.ndarray) -> np.ndarray:
+    """``A`` (N, r) with ``cov = A A^T`` (to round-off), ``r`` the rank.
+
+    The inputs with variance 0 get zero rows; on the others, the Cholesky
+    factor when their correlation matrix is regular (for a diagonal
+    covariance the columns ``std_i e_i``, in the inputs' order), else
+    ``D V W^(1/2)`` from the eigen-decomposition ``R = V W V^T`` of the
+    correlation matrix restricted to its eigenvalues above :data:`PSD_RTOL`
+    x the largest, ``D`` the diagonal of stds.
+
+    Raises
+    ------
+    ValueError
+        Saying why ``cov`` is not positive semidefinite.
+    """
+    n = cov.shape[0]
+    d = np.diag(cov)
+    if d.min() < 0:
+        raise ValueError(f"its diagonal holds the variance {d.min():g} < 0")
+    uncertain, known = np.flatnonzero(d > 0), np.flatnonzero(d == 0)
+    if np.any(cov[known] != 0):
+        raise ValueError(f"input {int(known[np.any(cov[known] != 0, axis=1)][0])} has variance 0 and a nonzero "
+                         "covariance with another input")
+    if uncertain.size == 0:
+        return np.zeros((n, 0))
+    block = cov[np.ix_(uncertain, uncertain)]
+    std = np.sqrt(d[uncertain])
+    w, v = np.linalg.eigh(block / np.outer(std, std))
+    if w.min() < -PSD_RTOL * w.max():
+        raise ValueError(f"its correlation matrix has the eigenvalue {w.min():.3g} < 0 (below -{PSD_RTOL:g} x "
+                         "the largest)")
+    keep = w > PSD_RTOL * w.max()
+    part = std[:, None] * (v[:, keep] * np.sqrt(w[keep]))
+    if np.all(keep):
+        try:
+            part = np.linalg.cholesky(block)
+        except np.linalg.LinAlgError:  # regular to PSD_RTOL, not to Cholesky's pivots: keep the eigenvectors
+            pass
+    out = np.zeros((n, part.shape[1]))
+    out[uncertain] = part
+    return out
+
 
 @INPUT_LAWS.register("gaussian")
 @dataclass(frozen=True)
 class GaussianInput(InputLaw):
-    """Gaussian input with ``mean`` (dim,) and covariance ``cov`` (dim, dim)."""
+    """Gaussian input with ``mean`` (dim,) and covariance ``cov`` (dim, dim).
+
+    ``cov`` may be singular (positive semidefinite to :data:`PSD_RTOL`): an
+    input of variance 0 is known exactly, and the law is ``mean + A z`` with
+    ``z ~ N(0, I_rank)`` (:attr:`factor`). A case folds such an input into the
+    first layer (:mod:`mzpdf.network.folding`), so that the methods see the
+    dimension of the uncertainty; it has no density on ``R^dim`` (``pdf``
+    raises :class:`~mzpdf.errors.SingularDensityError`).
+    """
 
     mean_: np.ndarray
     cov_: np.ndarray
     kind: ClassVar[str] = "gaussian"
+    _factor: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         m = real_array(self.mean_, "input.mean", 1)
         c = real_array(self.cov_, "input.cov", 2, (m.size, m.size))
         if not np.allclose(c, c.T, rtol=1e-12, atol=0):
             raise CaseError("input.cov", "must be symmetric", c.tolist())
-        if np.linalg.eigvalsh(c).min() <= 0:
-            raise CaseError("input.cov", "must be positive definite (use kind = 'point' for a fixed input)", c.tolist())
+        try:
+            factor = _psd_factor(c)
+        except ValueError as err:
+            raise CaseError("input.cov", f"must be positive semidefinite ({err})", c.tolist()) from None
         object.__setattr__(self, "mean_", m)
         object.__setattr__(self, "cov_", c)
+        object.__setattr__(self, "_factor", factor)
 
     @property
     def dim(self):
         return self.mean_.size
 
+    @property
+    def factor(self) -> np.ndarray:
+        """``A`` (dim, rank) with ``cov = A A^T``: ``x = mean + A z``, ``z ~ N(0, I_rank)`` (a copy)."""
+        return self._factor.copy()
+
+    @property
+    def rank(self) -> int:
+        """The dimension of the uncertainty (``dim`` for a regular gaussian)."""
+        return self._factor.shape[1]
+
+    @property
+    def is_singular(self) -> bool:
+        """Whether some input or direction is known exactly (``rank < dim``)."""
+        return self.rank < self.dim
+
+    @property
+    def known(self) -> np.ndarray:
+        """Indices of the inputs known exactly (variance 0)."""
+        return np.flatnonzero(np.diag(self.cov_) == 0)
+
     def pdf(self, points):
+        if self.is_singular:
+            raise SingularDensityError(f"the gaussian input has rank {self.rank} < {self.dim} (inputs known exactly): "
+                                       f"it has no density on R^{self.dim}; a case folds it into the first layer")
         from scipy import stats  # imported on use: keeps `mzpdf` quick to import
 
         return stats.multivariate_normal(self.mean_, self.cov_).pdf(np.atleast_2d(points)).reshape(-1)
 
     def sample(self, rng, n):
+        if self.is_singular:
+            return self.mean_ + rng.standard_normal((n, self.rank)) @ self._factor.T
         return rng.multivariate_normal(self.mean_, self.cov_, size=n, method="cholesky")
 
     def mean(self):
@@ -99,6 +186,8 @@ class GaussianInput(InputLaw):
 
     def marginal_pdf(self, k, x):
         s = np.sqrt(self.cov_[k, k])
+        if s == 0:
+            raise SingularDensityError(f"input {k} is known exactly (the point {self.mean_[k]:g}): it has no density")
         return np.exp(-0.5 * ((np.asarray(x) - self.mean_[k]) / s) ** 2) / (np.sqrt(2.0 * np.pi) * s)
 
     def box(self, tail):
@@ -107,7 +196,11 @@ class GaussianInput(InputLaw):
 
     def tail_mass(self, box):
         s = np.sqrt(np.diag(self.cov_))
-        return float(np.sum(special.ndtr((box[:, 0] - self.mean_) / s) + special.ndtr((self.mean_ - box[:, 1]) / s)))
+        known = s == 0
+        outside = (box[:, 0] > self.mean_) | (box[:, 1] < self.mean_)  # a known input: all or nothing
+        safe = np.where(known, 1.0, s)
+        cut = special.ndtr((box[:, 0] - self.mean_) / safe) + special.ndtr((self.mean_ - box[:, 1]) / safe)
+        return float(np.sum(np.where(known, outside.astype(np.float64), cut)))
 
     def to_dict(self):
         return {"kind": "gaussian", "mean": self.mean_.tolist(), "cov": self.cov_.tolist()}
@@ -182,6 +275,10 @@ class MixtureInput(InputLaw):
         dims = {c.dim for c in comps}
         if len(dims) != 1:
             raise CaseError("input.components", "must all have the same dimension", sorted(dims))
+        for i, c in enumerate(comps):
+            if c.is_singular:
+                raise CaseError(f"input.components[{i}].cov", "must be positive definite (inputs known exactly, a "
+                                "std of 0 or a singular cov, are folded for kind = 'gaussian' only)", c.cov_.tolist())
         object.__setattr__(self, "weights", w / w.sum())
         object.__setattr__(self, "components", comps)
 
@@ -261,23 +358,48 @@ class PointInput(InputLaw):
         return {"kind": "point", "x": self.x.tolist()}
 
 
-def _gaussian_from(spec: dict, key: str) -> GaussianInput:
+def _gaussian_from(spec: dict, key: str, allow_uncertain: bool = True) -> GaussianInput:
     spec = dict(spec)
-    _only(spec, {"mean", "cov", "std"}, key)
+    _only(spec, {"mean", "cov", "std", "uncertain"} if allow_uncertain else {"mean", "cov", "std"}, key)
     if "mean" not in spec:
         raise CaseError(f"{key}.mean", "is required for a gaussian")
     mean = real_array(spec["mean"], f"{key}.mean", 1)
     if ("cov" in spec) == ("std" in spec):
         raise CaseError(f"{key}.cov", "give exactly one of 'cov' and 'std'", {k: spec.get(k) for k in ("cov", "std")})
+    uncertain = np.arange(mean.size)
+    if "uncertain" in spec:
+        uncertain = _indices(spec["uncertain"], f"{key}.uncertain", mean.size)
+    where = "" if "uncertain" not in spec else " (one per input.uncertain entry)"
     if "std" in spec:
-        std = positive(per_neuron(spec["std"], f"{key}.std", mean.size), f"{key}.std", spec["std"])
-        cov = np.diag(std**2)
+        std = per_neuron(spec["std"], f"{key}.std", uncertain.size)
+        for i in np.flatnonzero(std < 0):
+            raise CaseError(f"{key}.std" + (f"[{i}]" if np.ndim(spec["std"]) else ""),
+                            f"must be >= 0 (0 marks an input known exactly){where}", float(std[i]))
+        block = np.diag(std**2)
     else:
-        cov = real_array(spec["cov"], f"{key}.cov", 2, (mean.size, mean.size))
+        block = real_array(spec["cov"], f"{key}.cov", 2, (uncertain.size, uncertain.size))
+    cov = np.zeros((mean.size, mean.size))
+    cov[np.ix_(uncertain, uncertain)] = block
     try:
         return GaussianInput(mean, cov)
     except CaseError as err:
-        raise CaseError(err.key.replace("input", key, 1), err.rule, err.value) from None
+        value = block.tolist() if err.key == "input.cov" else err.value
+        raise CaseError(err.key.replace("input", key, 1), err.rule, value) from None
+
+
+def _indices(value, key: str, width: int) -> np.ndarray:
+    """``input.uncertain``: distinct input indices in [0, width), as an array."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise CaseError(key, "must be a non-empty list of input indices (the inputs that are uncertain)", value)
+    for i, k in enumerate(value):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise CaseError(f"{key}[{i}]", "must be an integer (an input index)", k)
+        if not 0 <= k < width:
+            raise CaseError(f"{key}[{i}]", f"must be an input index in [0, {width}) (the input has {width} "
+                            "coordinates)", k)
+    if len(set(value)) != len(value):
+        raise CaseError(key, "must not repeat an index", list(value))
+    return np.array(value, dtype=np.int64)  # std and cov entries follow this order
 
 
 def _only(spec: dict, allowed: set, key: str) -> None:
@@ -313,6 +435,6 @@ def make_input(spec: dict | InputLaw, key: str = "input") -> InputLaw:
     comps = spec.get("components")
     if not isinstance(comps, list) or not comps or not all(isinstance(c, dict) for c in comps):
         raise CaseError(f"{key}.components", "must be a non-empty list of tables {mean, cov|std}", comps)
-    gauss = tuple(_gaussian_from(c, f"{key}.components[{i}]") for i, c in enumerate(comps))
+    gauss = tuple(_gaussian_from(c, f"{key}.components[{i}]", False) for i, c in enumerate(comps))
     weights = spec.get("weights", [1.0] * len(gauss))
     return MixtureInput(weights, gauss)
