@@ -139,9 +139,21 @@ def error_estimate(fine: ForwardSolution, coarse: ForwardSolution) -> np.ndarray
             continue
         if fine.densities[index] is None:  # a point input
             continue
-        moments = _moment_errors(fine.densities[index].moments(), coarse.densities[index].moments())
-        out[n] = _order_factor(fine, index) * max(moments, _marginal_l1(fine, coarse, index)) + cut
+        f_moments = fine.densities[index].moments()
+        moments = _moment_errors(f_moments, coarse.densities[index].moments())
+        out[n] = _order_factor(fine, index) * max(moments, _marginal_l1(fine, coarse, index)) + cut * _leverage(
+            fine.densities[index].grid.box, f_moments[2])
     return out
+
+
+def _leverage(box: np.ndarray, cov: np.ndarray) -> float:
+    """What a cut mass ``m`` can do to the moments, per unit of ``m``: moved by up to the
+    box's width ``w``, it changes a mean by ``m w`` and a second moment by ``m w^2``,
+    relative to the standard deviation ``s``: ``1 + (w / s)^2`` bounds all three errors."""
+    sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    width = box[:, 1] - box[:, 0]
+    ok = sd > 0
+    return 1.0 + float(np.max((width[ok] / sd[ok]) ** 2)) if np.any(ok) else 1.0
 
 
 def _pairs(widths, nodes: int) -> float:

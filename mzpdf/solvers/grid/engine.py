@@ -17,7 +17,7 @@ import numpy as np
 from ...discretization.tensor_grid import GridFunction, TensorGrid
 from ...errors import BackendWarning, MassLossWarning, NumericalHealthWarning, SingularDensityError
 from ...memory import numba_threads, require_memory
-from ...network.inputs import InputLaw
+from ...network.inputs import InputLaw, UniformInput
 from ...network.network import Network
 from ...options import is_auto
 from ..march import LayerMarch, march, network_steps
@@ -502,7 +502,11 @@ class GridMarch(LayerMarch):
             self.mass[0] = 1.0
         else:
             box0 = solver._box(input_law.box(opt.tail)) if boxes is None else np.asarray(boxes[0], dtype=float)
-            grid = TensorGrid.from_box(box0, opt.nodes, opt.rule)
+            # a uniform input is a constant on its box, cut at the box's ends: Gauss-Legendre nodes
+            # integrate it (and the smooth kernels over it) spectrally, where the equispaced rule
+            # meets the jumps at the ends (first order: its moments ~1 % off at 40 nodes)
+            rule0 = "gauss_legendre" if isinstance(input_law, UniformInput) and is_auto(opt.domain) else opt.rule
+            grid = TensorGrid.from_box(box0, opt.nodes, rule0)
             density = GridFunction(grid, input_law.pdf(grid.points))
             self.points, self.weights = grid.points, grid.weights
             self.mass[0] = density.integral()
