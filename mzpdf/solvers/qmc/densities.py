@@ -1,0 +1,112 @@
+"""What qmc adds to a run of :func:`~mzpdf.solvers.qmc.engine.simulate_qmc`:
+the densities of the layers right after noiseless layers and the tails of a
+noiseless output, by preintegration (:mod:`mzpdf.solvers.qmc.pushforward`),
+and every layer's error estimate in ``solver.tol``'s meaning
+(:mod:`mzpdf.solvers.confidence`)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ...network.inputs import GaussianInput
+from ...results import LayerSummary
+from ..confidence import CONFIDENCE, layer_error, quantile_factor, second_difference_error
+from .pushforward import line_problem, preintegrate, quadrature_dims
+
+__all__ = ["after_noiseless", "noiseless_readout", "outer_rule", "with_pushforward", "error_estimate"]
+
+
+def after_noiseless(network) -> tuple:
+    """The layers n >= 1 right after a noiseless layer (no conditional density)."""
+    return tuple(n for n in range(1, network.depth + 1) if network[n - 1].noise.is_deterministic)
+
+
+def noiseless_readout(case):
+    """``(a, c)`` of the read-out whose tails preintegration computes: the case's
+    affine observable, else the one output neuron; None when the last layer has
+    noise (its tails are the closed-form conditional ones) or there is none."""
+    net = case.network
+    if not net[-1].noise.is_deterministic:
+        return None
+    if case.observable is not None and hasattr(case.observable, "readout"):
+        return case.observable.readout(net.widths[-1])
+    return (np.ones(1), 0.0) if net.widths[-1] == 1 else None
+
+
+def outer_rule(case) -> str:
+    """The outer rule preintegration takes: ``solver.outer``, and for ``auto``
+    quadrature where the outer integral has at most 2 dimensions and no noise."""
+    outer = case.solver.outer
+    if outer != "auto":
+        return outer
+    layers = after_noiseless(case.network)
+    if not layers or not isinstance(case.input, GaussianInput):
+        return "sobol"
+    last = case.network.depth if noiseless_readout(case) is not None else max(layers)
+    dims = quadrature_dims(case.network, case.input, last)
+    return "quadrature" if dims is not None and dims <= 2 else "sobol"
+
+
+def with_pushforward(run, case, *, samples: int, seed: int, thresholds=(), cache=None):
+    """``run`` with the densities of the layers after noiseless layers (and the
+    read-out's tails) from preintegration, where the input is gaussian; ``run``
+    itself otherwise. ``cache`` (a dict) keeps a quadrature result across calls."""
+    opt, net = case.solver, case.network
+    layers = after_noiseless(net)
+    if not layers or line_problem(net, case.input) is not None:
+        return run
+    outer = outer_rule(case)
+    key = ("quadrature",) if outer == "quadrature" else ("sobol", samples)
+    if cache is not None and key in cache:
+        pf = cache[key]
+    else:
+        pf = preintegrate(net, case.input, layers=layers, readout=noiseless_readout(case), thresholds=thresholds,
+                          samples=samples, replicates=opt.replicates, seed=seed, marginal_points=opt.marginal_points,
+                          directions=opt.directions, outer=outer, tol=opt.tol, threads=opt.threads,
+                          sequence=opt.sequence)
+        if cache is not None:
+            cache[key] = pf
+    summaries = list(run.layers)
+    no_density = run.no_density.copy()
+    lost = run.lost_mass.copy()
+    for n in pf.layers:
+        x, pdf = pf.x[n], pf.pdf[n]
+        h = x[:, 1] - x[:, 0]
+        outside = np.maximum(1.0 - pf.atom[n] - pdf.sum(axis=1) * h, 0.0)
+        box = np.column_stack([x[:, 0] - h / 2, x[:, -1] + h / 2])
+        old = summaries[n]
+        summaries[n] = LayerSummary(old.mean, old.cov, 1.0 - float(outside.max()), x, pdf, box, None,
+                                    mean_stderr=old.mean_stderr, marginal_pdf_stderr=pf.pdf_stderr[n])
+        no_density[n] = False
+        lost[n] = float(outside.max())
+    return dataclasses.replace(run, layers=summaries, no_density=no_density, lost_mass=lost, pushforward=pf)
+
+
+def error_estimate(run) -> np.ndarray:
+    """(L + 1,) the error estimate of every layer at ``CONFIDENCE`` (module doc
+    of :mod:`mzpdf.solvers.confidence`): densities from their standard errors
+    over the replicates, the evaluation error of their abscissae and the mass
+    beyond them; a quadrature outer rule's densities from the difference of
+    its last two rules; moments from theirs."""
+    z = quantile_factor(CONFIDENCE, run.replicates)
+    pf = run.pushforward
+    out = np.zeros(len(run.layers))
+    out[0] = max(1.0 - run.layers[0].mass, 0.0)
+    for n in range(1, len(run.layers)):
+        layer = run.layers[n]
+        std = np.sqrt(np.maximum(np.diag(layer.cov), 0.0))
+        var_se = np.diag(run.cov_stderr[n])
+        parts = dict(mean_stderr=layer.mean_stderr, var_stderr=var_se)
+        x = layer.marginal_x
+        h = x[:, 1] - x[:, 0] if x.shape[1] > 1 else np.zeros(x.shape[0])
+        if pf is not None and n in pf.layers:
+            evaluation = pf.evaluation_error[n] + (pf.pdf_error[n] if pf.pdf_error is not None else 0.0)
+            outside = np.maximum(1.0 - pf.atom[n] - layer.marginal_pdf.sum(axis=1) * h, 0.0)
+            parts.update(pdf_stderr=pf.pdf_stderr[n], h=h, evaluation=evaluation, outside=outside)
+        elif not run.no_density[n]:
+            parts.update(pdf_stderr=layer.marginal_pdf_stderr, h=h,
+                         evaluation=second_difference_error(layer.marginal_pdf, h),
+                         outside=np.full(std.size, run.lost_mass[n]))
+        out[n] = layer_error(z, std, **parts)
+    return out
