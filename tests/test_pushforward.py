@@ -131,6 +131,7 @@ def test_the_line_kernel_matches_its_numpy_twin(activation):
                                 p.widths, p.act, p.par, p.residual, p.step, p.n_off, p.noisy, rows,
                                 np.array([1.0, 0.0]), 0, np.array([-S_MAX, S_MAX]), True,
                                 np.array([f.min()]), np.array([(f.max() - f.min()) / (m - 1)]),
-                                np.array([m]), pdf, cdf, cdfd, surv, survd, atom, t, exceed, 4096)
+                                np.array([m]), pdf, cdf, cdfd, surv, survd, atom, np.zeros(1), np.zeros(1), t, exceed,
+                                4096)
     assert code == 0
     assert np.allclose(exceed, expected, rtol=1e-10, atol=1e-14)

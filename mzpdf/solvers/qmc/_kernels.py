@@ -191,8 +191,8 @@ def _root(c0, c1, c2, c3, t0, t1, f0, f1, target):
 
 
 @jit_inline
-def _accumulate(s, f, d, K, phi_lo, phi_up, wt, y0, h, m, pdf, cdf, cdfd, surv, survd, atom, r, full,
-                thresholds, exceed, exact, cuts):
+def _accumulate(s, f, d, K, phi_lo, phi_up, phi, wt, y0, h, m, pdf, cdf, cdfd, surv, survd, atom, mom1, mom2, r,
+                full, thresholds, exceed, exact, cuts):
     """Add one line's level sets of one row (values f, derivatives d at the K knots s) to its sums
     (``exact``: d[k] is the slope of cell k, the row linear on it)."""
     for k in range(K - 1):
@@ -200,10 +200,27 @@ def _accumulate(s, f, d, K, phi_lo, phi_up, wt, y0, h, m, pdf, cdf, cdfd, surv, 
         hh = sb - sa
         if hh <= 0.0:
             continue
-        mass = wt * _gauss_mass(sa, sb, phi_lo[k], phi_up[k], phi_lo[k + 1], phi_up[k + 1])
+        m0 = _gauss_mass(sa, sb, phi_lo[k], phi_up[k], phi_lo[k + 1], phi_up[k + 1])
+        mass = wt * m0
         fa, fb = f[k], f[k + 1]
         da = d[k] * hh
         db = da if exact else d[k + 1] * hh
+        if exact:  # moments: integrals of f phi and f^2 phi over the cell, in closed form for linear f
+            c = (fb - fa) / hh
+            i1 = (phi[k] - phi[k + 1]) - sa * m0  # integral of (s - sa) phi
+            i2 = m0 + sa * phi[k] - sb * phi[k + 1] - 2.0 * sa * (phi[k] - phi[k + 1]) + sa * sa * m0
+            mom1[r] += wt * (fa * m0 + c * i1)
+            mom2[r] += wt * (fa * fa * m0 + 2.0 * fa * c * i1 + c * c * i2)
+        else:  # 3-point Gauss-Legendre on the Hermite interpolant
+            dl = fb - fa
+            for q in range(3):
+                tq = 0.5 + (-0.3872983346207417 if q == 0 else (0.0 if q == 1 else 0.3872983346207417))
+                wq = 0.4444444444444444 if q == 1 else 0.2777777777777778
+                vq = fa + tq * (da + tq * ((3.0 * dl - 2.0 * da - db) + tq * (-2.0 * dl + da + db)))
+                sq_ = sa + tq * hh
+                pq = wt * wq * hh * _INV_SQRT_2PI * np.exp(-0.5 * sq_ * sq_)
+                mom1[r] += pq * vq
+                mom2[r] += pq * vq * vq
         if fa == fb and (exact or (da == 0.0 and db == 0.0)):  # constant on the cell: an atom (a hidden ReLU unit at 0)
             atom[r] += mass
             kf = min(max(np.ceil((fa - y0) / h), 0.0), np.float64(m))
@@ -301,8 +318,8 @@ def _accumulate(s, f, d, K, phi_lo, phi_up, wt, y0, h, m, pdf, cdf, cdfd, surv, 
 
 @jit
 def trace_lines(start, direction, weight, noise, W, w_off, b, b_off, widths, act, par, residual, step, n_off, noisy,
-                rows, readout, readout_row, s_grid, exact, y0, h, mrow, pdf, cdf, cdfd, surv, survd, atom, thresholds,
-                exceed, capacity):
+                rows, readout, readout_row, s_grid, exact, y0, h, mrow, pdf, cdf, cdfd, surv, survd, atom, mom1, mom2,
+                thresholds, exceed, capacity):
     """Preintegration along lines: for each point p, the network is followed
     along the line ``x(s) = start[p] + s direction`` of its input (s a
     standard normal coordinate) and, for every row (a neuron, or the
@@ -313,7 +330,11 @@ def trace_lines(start, direction, weight, noise, W, w_off, b, b_off, widths, act
     function there (partial sums in ``cdf``, ``surv``, whole pieces in the
     difference arrays ``cdfd``, ``survd``, (R, m + 1)) and ``exceed[i] +=
     w P(f > thresholds[i])``. Cells on which a row is constant add their
-    mass to ``atom[r]``.
+    mass to ``atom[r]``. ``mom1[r]``, ``mom2[r]`` add the line's integrals of
+    f phi and f^2 phi (exact on linear cells, 3-point Gauss-Legendre on the
+    Hermite cells). A neuron's row gets the CDF of its continuous part at its
+    abscissae (in ``cdf``, ``cdfd``); the read-out's its density, CDF (atoms
+    included) and survival function.
 
     ``exact``: every activation is piecewise linear (relu, leaky_relu,
     identity). The knots start at the ends of ``s_grid`` and each layer's
@@ -350,6 +371,7 @@ def trace_lines(start, direction, weight, noise, W, w_off, b, b_off, widths, act
     cross_j = np.empty(capacity, dtype=np.int64)
     lo_ = np.empty(capacity)
     up_ = np.empty(capacity)
+    phi_ = np.empty(capacity)
     f = np.empty(capacity)
     df = np.empty(capacity)
     cuts = np.empty(4)
@@ -445,6 +467,7 @@ def trace_lines(start, direction, weight, noise, W, w_off, b, b_off, widths, act
             for k in range(K):
                 lo_[k] = _lower(S[k])
                 up_[k] = _lower(-S[k])
+                phi_[k] = _INV_SQRT_2PI * np.exp(-0.5 * S[k] * S[k])
             for j in range(nout):
                 r = rows[row0 + j]
                 if r < 0:
@@ -452,7 +475,8 @@ def trace_lines(start, direction, weight, noise, W, w_off, b, b_off, widths, act
                 for k in range(K):
                     f[k] = X[k, j]
                     df[k] = T[k, j]
-                _accumulate(S, f, df, K, lo_, up_, wt, y0[r], h[r], mrow[r], pdf, cdf, cdfd, surv, survd, atom, r,
+                _accumulate(S, f, df, K, lo_, up_, phi_, wt, y0[r], h[r], mrow[r], pdf, cdf, cdfd, surv, survd, atom, mom1,
+                            mom2, r,
                             False, thresholds, exceed, exact, cuts)
             row0 += nout
         if readout_row >= 0:
@@ -466,7 +490,8 @@ def trace_lines(start, direction, weight, noise, W, w_off, b, b_off, widths, act
                 f[k] = v
                 df[k] = dv
             r = readout_row
-            _accumulate(S, f, df, K, lo_, up_, wt, y0[r], h[r], mrow[r], pdf, cdf, cdfd, surv, survd, atom, r, True,
+            _accumulate(S, f, df, K, lo_, up_, phi_, wt, y0[r], h[r], mrow[r], pdf, cdf, cdfd, surv, survd, atom, mom1,
+                            mom2, r, True,
                         thresholds, exceed, exact, cuts)
     return 0
 

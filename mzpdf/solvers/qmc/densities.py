@@ -76,8 +76,13 @@ def with_pushforward(run, case, *, samples: int, seed: int, thresholds=(), cache
         outside = np.maximum(1.0 - pf.atom[n] - pdf.sum(axis=1) * h, 0.0)
         box = np.column_stack([x[:, 0] - h / 2, x[:, -1] + h / 2])
         old = summaries[n]
-        summaries[n] = LayerSummary(old.mean, old.cov, 1.0 - float(outside.max()), x, pdf, box, None,
-                                    mean_stderr=old.mean_stderr, marginal_pdf_stderr=pf.pdf_stderr[n])
+        mean, mean_se, var, _ = pf.moments[n]
+        sd = np.sqrt(np.maximum(np.diag(old.cov), 0.0))
+        corr = old.cov / np.where(np.outer(sd, sd) > 0, np.outer(sd, sd), np.inf)
+        np.fill_diagonal(corr, 1.0)
+        cov = corr * np.sqrt(np.outer(var, var))  # the preintegrated variances, the sampled correlations
+        summaries[n] = LayerSummary(mean, cov, 1.0 - float(outside.max()), x, pdf, box, None,
+                                    mean_stderr=mean_se, marginal_pdf_stderr=pf.pdf_stderr[n])
         no_density[n] = False
         lost[n] = float(outside.max())
     return dataclasses.replace(run, layers=summaries, no_density=no_density, lost_mass=lost, pushforward=pf)
@@ -101,6 +106,7 @@ def error_estimate(run) -> np.ndarray:
         x = layer.marginal_x
         h = x[:, 1] - x[:, 0] if x.shape[1] > 1 else np.zeros(x.shape[0])
         if pf is not None and n in pf.layers:
+            parts.update(var_stderr=pf.moments[n][3])
             evaluation = pf.evaluation_error[n] + (pf.pdf_error[n] if pf.pdf_error is not None else 0.0)
             outside = np.maximum(1.0 - pf.atom[n] - layer.marginal_pdf.sum(axis=1) * h, 0.0)
             parts.update(pdf_stderr=pf.pdf_stderr[n], h=h, evaluation=evaluation, outside=outside)

@@ -66,7 +66,7 @@ S_MAX = 8.5  # |s| beyond this holds 2e-17 of the normal mass: the line is cut t
 LINE_POINTS = 257  # knots of the Hermite interpolant along a line for smooth activations
 PILOT = 2048  # pilot points: directions and abscissae
 GL_NODES = 8  # Gauss-Legendre nodes per panel of the quadrature outer rule
-MIN_PANELS, MAX_LINES = 16, 1 << 17  # the quadrature rule's first panels and its most lines
+MIN_PANELS, MAX_LINES = 16, 1 << 15  # the quadrature rule's first panels and its most lines
 BLOCK = 2048  # lines per kernel call
 _CAPACITY = 1 << 14  # knots per line (relu crossings); a line needing more is an error
 
@@ -158,6 +158,10 @@ class PushforwardRun:
     pdf_error : dict layer -> (N_n,)
         Quadrature: the L1 difference of each neuron's density between the
         last two rules (None for sobol).
+    moments : dict layer -> (mean, mean_stderr, var, var_stderr), each (N_n,)
+        Each neuron's mean and variance, integrated along the lines like its
+        density (exact on linear cells), with standard errors over the
+        replicates (quadrature: the last two rules' difference).
     readout : (a, c) or None
         The read-out ``g = a . X_L + c`` whose CDF and tails were computed.
     readout_x, readout_pdf, readout_cdf, readout_survival (+ ``_stderr``) : (m_r,)
@@ -180,6 +184,7 @@ class PushforwardRun:
     atom: dict
     evaluation_error: dict
     pdf_error: dict | None
+    moments: dict
     readout: tuple | None
     readout_x: np.ndarray | None
     readout_pdf: np.ndarray | None
@@ -251,23 +256,36 @@ def _complement(u: np.ndarray) -> np.ndarray:
     return q[:, 1:d]
 
 
+def _span(x):
+    """A range of each column of the pilot values ``x`` (n, N) that holds all but ~1e-6 of a gaussian's
+    mass and its like: the median plus 1.6 times its distance to the 0.1 % and 99.9 % quantiles, within
+    1.2 times the pilot's own range around the median."""
+    lo, med, hi = np.quantile(x, [0.001, 0.5, 0.999], axis=0)
+    low, high = x.min(axis=0), x.max(axis=0)
+    return (np.maximum(med - 1.6 * (med - lo), med - 1.2 * (med - low)),
+            np.minimum(med + 1.6 * (hi - med), med + 1.2 * (high - med)))
+
+
 def _pilot_ranges(layers, mean, L, z, rows_layers, a, c):
-    """Abscissa ranges of every row from pilot inputs ``z`` and ``1.5 z`` (widened 5 %)."""
-    out, ro = {}, None
-    for scale in (1.0, 1.5):
-        x = mean + scale * z @ L.T
-        for n, layer in enumerate(layers, start=1):
-            x = layer.forward(x)
-            if n in rows_layers:
-                lo, hi = x.min(axis=0), x.max(axis=0)
-                if n in out:
-                    lo, hi = np.minimum(lo, out[n][0]), np.maximum(hi, out[n][1])
-                out[n] = (lo, hi)
-        if a is not None:
-            g = x @ a + c
-            ro = (min(g.min(), ro[0]), max(g.max(), ro[1])) if ro else (g.min(), g.max())
+    """Abscissa ranges of every row from pilot inputs ``z`` (:func:`_span`, widened 5 %); a neuron whose
+    smallest pilot value is taken by 1 % of the pilot or more (a ReLU unit's atom at 0) starts exactly there,
+    so that the jump of its continuous part falls on a bin edge."""
+    out, ro, floor = {}, None, {}
+    x = mean + z @ L.T
+    for n, layer in enumerate(layers, start=1):
+        x = layer.forward(x)
+        if n in rows_layers:
+            out[n] = _span(x)
+            lo = x.min(axis=0)
+            floor[n] = np.where(np.mean(x == lo, axis=0) >= 0.01, lo, np.nan)
+    if a is not None:
+        ro = tuple(v[0] for v in _span((x @ a + c)[:, None]))
     pad = lambda lo, hi: (lo - 0.05 * (hi - lo) - 1e-9, hi + 0.05 * (hi - lo) + 1e-9)  # noqa: E731
-    return {n: pad(*v) for n, v in out.items()}, (pad(*ro) if ro else None)
+    ranges = {}
+    for n, (lo, hi) in out.items():
+        plo, phi = pad(lo, hi)
+        ranges[n] = (np.where(np.isnan(floor[n]), plo, floor[n]), phi)
+    return ranges, floor, (pad(*ro) if ro else None)
 
 
 class _Sums:
@@ -277,14 +295,16 @@ class _Sums:
         self.pdf, self.cdf, self.surv = np.zeros((R, m)), np.zeros((R, m)), np.zeros((R, m))
         self.cdfd, self.survd = np.zeros((R, m + 1)), np.zeros((R, m + 1))
         self.atom, self.exceed = np.zeros(R), np.zeros(T)
+        self.mom1, self.mom2 = np.zeros(R), np.zeros(R)
 
     def add(self, other: "_Sums") -> None:
-        for name in ("pdf", "cdf", "surv", "cdfd", "survd", "atom", "exceed"):
+        for name in ("pdf", "cdf", "surv", "cdfd", "survd", "atom", "exceed", "mom1", "mom2"):
             getattr(self, name).__iadd__(getattr(other, name))
 
     def finish(self) -> dict:
         return {"pdf": self.pdf, "cdf": self.cdf + np.cumsum(self.cdfd, axis=1)[:, :-1],
-                "surv": self.surv + np.cumsum(self.survd, axis=1)[:, :-1], "atom": self.atom, "exceed": self.exceed}
+                "surv": self.surv + np.cumsum(self.survd, axis=1)[:, :-1], "atom": self.atom, "exceed": self.exceed,
+                "mean": self.mom1, "var": np.maximum(self.mom2 - self.mom1**2, 0.0)}
 
 
 def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None, thresholds=(), samples: int = 4096,
@@ -329,7 +349,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
     if direction is not None:
         U = np.asarray(direction, dtype=np.float64)[None, :] / np.linalg.norm(direction)
         assign = {n: np.zeros(packed.widths[n], dtype=np.int64) for n in rows_layers}
-    ranges, ro_range = _pilot_ranges(traced, mean, L, z, rows_layers, a, c)
+    ranges, ranges_floor, ro_range = _pilot_ranges(traced, mean, L, z, rows_layers, a, c)
     if ro_range is not None and thresholds.size:
         span = ro_range[1] - ro_range[0]
         ro_range = (min(ro_range[0], thresholds.min() - 0.05 * span), max(ro_range[1], thresholds.max() + 0.05 * span))
@@ -346,8 +366,12 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
         lo, hi = ranges[n]
         for j in range(packed.widths[n]):
             row_of[(n, j)] = r
-            hstep[r] = (hi[j] - lo[j]) / (marginal_points - 1)
-            y0[r] = lo[j] - 0.5 * hstep[r]
+            if lo[j] == ranges_floor[n][j]:  # an atom at lo: the first bin edge there
+                hstep[r] = (hi[j] - lo[j]) / marginal_points
+                y0[r] = lo[j]
+            else:
+                hstep[r] = (hi[j] - lo[j]) / (marginal_points - 1)
+                y0[r] = lo[j] - 0.5 * hstep[r]
             r += 1
     readout_row = -1
     if readout is not None:
@@ -379,7 +403,8 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
             code = trace_lines(start, direction, np.ascontiguousarray(weight[lo:hi]), nz, packed.W, packed.w_off,
                                packed.b, packed.b_off, packed.widths, packed.act, packed.par, packed.residual,
                                packed.step, packed.n_off, packed.noisy, rows, ro_vec, ro_row, s_grid, packed.exact,
-                               y0, hstep, mrow, sums.pdf, sums.cdf, sums.cdfd, sums.surv, sums.survd, sums.atom, thr,
+                               y0, hstep, mrow, sums.pdf, sums.cdf, sums.cdfd, sums.surv, sums.survd, sums.atom, sums.mom1,
+                               sums.mom2, thr,
                                sums.exceed, _CAPACITY)
             if code != 0:
                 raise ValueError(f"a line needed more than {_CAPACITY} knots (zero crossings of the relu units)")
@@ -408,9 +433,10 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
     try:
         if outer == "quadrature":
             results, pdf_error, ro_error, lines = _quadrature(estimate, quad_dims, tol, R, nrows, hstep, mrow)
-            exceed_error = results.pop("exceed_error")
+            errors = {name: results.pop(name + "_error") for name in ("exceed", "mean", "var")}
             stats = {name: (value, np.zeros_like(value)) for name, value in results.items()}
-            stats["exceed"] = (stats["exceed"][0], exceed_error)  # the two rules' difference
+            for name, error in errors.items():  # the two rules' difference
+                stats[name] = (stats[name][0], error)
             reps = 1
         else:
             pdf_error, ro_error = None, 0.0
@@ -442,7 +468,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
     finally:
         if pool is not None:
             pool.shutdown()
-    x, pdf, pdf_se, atom, evaluation = {}, {}, {}, {}, {}
+    x, pdf, pdf_se, atom, evaluation, moments = {}, {}, {}, {}, {}, {}
     err = {} if pdf_error is not None else None
     for n in rows_layers:
         idx = [row_of[(n, j)] for j in range(packed.widths[n])]
@@ -451,6 +477,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
         pdf[n], pdf_se[n], evaluation[n] = _bin_densities(stats["cdf"][0][idx, :marginal_points + 1],
                                                           stats["cdf"][1][idx, :marginal_points + 1], h)
         atom[n] = stats["atom"][0][idx]
+        moments[n] = (stats["mean"][0][idx], stats["mean"][1][idx], stats["var"][0][idx], stats["var"][1][idx])
         if err is not None:
             err[n] = pdf_error[idx]
     ro = {}
@@ -463,7 +490,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
     else:
         ro = {name: None for name in ("readout_x", "readout_pdf", "readout_pdf_stderr", "readout_cdf",
                                       "readout_cdf_stderr", "readout_survival", "readout_survival_stderr")}
-    return PushforwardRun(rows_layers, x, pdf, pdf_se, atom, evaluation, err, None if readout is None else (a, c), **ro,
+    return PushforwardRun(rows_layers, x, pdf, pdf_se, atom, evaluation, err, moments, None if readout is None else (a, c), **ro,
                           thresholds=thresholds, exceedance=stats["exceed"][0], exceedance_stderr=stats["exceed"][1],
                           readout_error=ro_error, outer=outer, lines=lines, replicates=reps, directions=len(U),
                           seconds=time.perf_counter() - start_time)
@@ -493,8 +520,9 @@ def _gauss_legendre(panels: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _quadrature(estimate, dims: int, tol: float, R: int, nrows: int, hstep, mrow):
-    """Panels doubled until the neurons' densities of two rules differ by ``tol / 4`` in L1 (and the read-out's
-    CDFs by ``tol / 40``) or the rule would exceed MAX_LINES lines: ``(results, pdf L1 difference (neuron
+    """Panels doubled until the neurons' densities of two rules differ by ``tol / 4`` in L1 or stall (their
+    difference falls by less than 2.5 in a doubling: first order or worse), the read-out's CDFs by ``tol / 40``, or the rule would
+    exceed MAX_LINES lines: ``(results, pdf L1 difference (neuron
     rows,), read-out CDF difference, lines)``."""
     def rule(panels):
         x, w = _gauss_legendre(panels)
@@ -512,17 +540,24 @@ def _quadrature(estimate, dims: int, tol: float, R: int, nrows: int, hstep, mrow
     if dims == 0:
         res, lines = run(1)
         res["exceed_error"] = np.zeros_like(res["exceed"])
+        res["mean_error"], res["var_error"] = np.zeros(R), np.zeros(R)
         return res, np.zeros(nrows), 0.0, lines
     panels = MIN_PANELS
     prev, _ = run(panels)
+    last = None
     while True:
         panels *= 2
         res, lines = run(panels)
         diff = np.array([np.sum(np.abs(np.diff(res["cdf"][r, :mrow[r]] - prev["cdf"][r, :mrow[r]])))
                          for r in range(nrows)])  # L1 of the bin densities' difference
         ro_diff = float(np.max(np.abs(res["cdf"][nrows] - prev["cdf"][nrows]))) if R > nrows else 0.0
-        if (np.all(diff <= tol / 4) and ro_diff <= tol / 40) or (GL_NODES * 2 * panels) ** dims > MAX_LINES:
+        done = diff <= tol / 4
+        if last is not None:  # a row whose difference falls by less than 2.5 a doubling stalls (a density singular
+            done |= diff > last / 2.5  # at a saddle value of the map): its difference is its error estimate
+        last = diff
+        if (np.all(done) and ro_diff <= tol / 40) or (GL_NODES * 2 * panels) ** dims > MAX_LINES:
             res["exceed_error"] = np.abs(res["exceed"] - prev["exceed"])
+            res["mean_error"], res["var_error"] = np.abs(res["mean"] - prev["mean"]), np.abs(res["var"] - prev["var"])
             return res, diff, ro_diff, lines
         prev = res
 
