@@ -135,3 +135,62 @@ def test_the_line_kernel_matches_its_numpy_twin(activation):
                                 4096)
     assert code == 0
     assert np.allclose(exceed, expected, rtol=1e-10, atol=1e-14)
+
+
+def regressor(widths, seed, activation="relu"):
+    """A deterministic ReLU regressor (the last layer linear), weights from a seed."""
+    net = random_network(widths, activation, sigma_w=1.4, sigma_b=0.3, seed=seed, noise=NONE)
+    last = net[-1]
+    return Network(net.layers[:-1] + (Layer(last.weights, last.bias, "identity", NONE),))
+
+
+def test_two_input_relu_regressor_output_cdf_is_deterministic_to_1e4():
+    """Acceptance of the low-dimensional route: a deterministic 2->32->16->1
+    ReLU regressor (what folding 8 exactly known inputs of a 10-input one
+    leaves), gaussian input std 0.1, no noise: method auto takes qmc with the
+    quadrature outer rule, the run is exit-0 clean for the output, and the
+    output's CDF is within 1e-4 (largest difference) of an independent
+    quadrature reference: the same integral along another direction with
+    tol 1e-6 (other lines, other knots, a finer outer rule). The reference
+    itself agrees with 2e5 Monte Carlo paths within the DKW band at 99.9 %
+    (sqrt(log(2/1e-3)/(2n)) = 6.2e-3)."""
+    net = regressor([2, 32, 16, 1], seed=7)
+    table = {"case": {"name": "two", "seed": 1}, "network": net.to_dict(),
+             "input": {"kind": "gaussian", "mean": [0.2, -0.4], "std": 0.1},
+             "observable": {"kind": "neuron", "index": 0, "thresholds": [0.0]}}
+    case = mzpdf.load_case(table)
+    assert case.solver.method == "qmc"
+    results = mzpdf.run(case)
+    assert results.diagnostics["outer_rule"] == "quadrature"
+    assert results.diagnostics["error_estimate"][-1] <= 1e-3
+    pf = results.solution.native.pushforward
+    ref = preintegrate(case.network, case.input, layers=(3,), readout=(np.ones(1), 0.0), outer="quadrature",
+                       tol=1e-6, direction=[1.0, 0.3])
+    cdf = np.interp(pf.readout_x, ref.readout_x, ref.readout_cdf)
+    assert np.max(np.abs(cdf - pf.readout_cdf)) <= 1e-4
+    y = np.sort(net.forward(case.input.sample(np.random.default_rng(3), 200_000))[:, 0])
+    ecdf = np.searchsorted(y, ref.readout_x, side="right") / y.size
+    assert np.max(np.abs(ecdf - ref.readout_cdf)) <= np.sqrt(np.log(2 / 1e-3) / (2 * y.size))
+
+
+def test_smooth_activations_give_the_monte_carlo_law_within_its_confidence():
+    """Oracle: 1e6 Monte Carlo paths of a 3->8->6->1 net with tanh, gelu and
+    sigmoid layers (Hermite lines), input std 0.5: the preintegrated CDF
+    within the DKW band at 99.9 % (2e-3) plus 5 standard errors, and P(Y > t)
+    at the 1 % and 99 % levels within 5 binomial standard errors plus 5
+    stated ones."""
+    layers = []
+    for n, (shape, act) in enumerate([((8, 3), "tanh"), ((6, 8), "gelu"), ((1, 6), "sigmoid")]):
+        rng = np.random.default_rng(n)
+        layers.append(Layer(rng.normal(size=shape) / np.sqrt(shape[1]) * 1.5, rng.normal(size=shape[0]) * 0.3, act,
+                            NONE))
+    net = Network(tuple(layers))
+    law = gaussian([0.1, -0.2, 0.3], [0.5, 0.5, 0.5], seed=1)
+    y = np.sort(net.forward(law.sample(np.random.default_rng(0), 1_000_000))[:, 0])
+    t = np.quantile(y, [0.01, 0.99])
+    run = preintegrate(net, law, layers=(3,), readout=(np.ones(1), 0.0), thresholds=t, samples=1024, replicates=8)
+    ecdf = np.searchsorted(y, run.readout_x, side="right") / y.size
+    assert np.all(np.abs(ecdf - run.readout_cdf) <= np.sqrt(np.log(2 / 1e-3) / (2 * y.size))
+                  + 5 * run.readout_cdf_stderr)
+    p = np.array([np.mean(y > ti) for ti in t])
+    assert np.all(np.abs(run.exceedance - p) <= 5 * np.sqrt(p * (1 - p) / y.size) + 5 * run.exceedance_stderr)

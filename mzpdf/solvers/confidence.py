@@ -14,7 +14,8 @@ states, per layer, the largest of
 - ``mean``: ``z se(mean) / std``;
 - ``std``: ``z se(var) / (2 var)`` (the relative error of ``std`` to first order),
 
-over its neurons, ``z`` the two-sided normal (or Student-t with
+over its neurons (the std of a neuron below ``STD_FLOOR`` of its layer's
+largest taken as that floor), ``z`` the two-sided normal (or Student-t with
 ``replicates - 1`` degrees of freedom) quantile of ``confidence``. The bound
 is statistical: it holds at the stated confidence where the estimates are
 normal over the replicates, and its coverage is checked against closed forms
@@ -27,6 +28,9 @@ import numpy as np
 __all__ = ["CONFIDENCE", "quantile_factor", "layer_error", "second_difference_error"]
 
 CONFIDENCE = 0.95  # the confidence at which the sampling methods state their error estimates
+# a neuron whose std is below this share of its layer's largest (a ReLU unit almost always at its atom) has its
+# moments' errors stated relative to that floor: relative to its own std they measure nothing of use
+STD_FLOOR = 1e-3
 
 
 def quantile_factor(confidence: float = CONFIDENCE, replicates: int | None = None) -> float:
@@ -54,7 +58,9 @@ def layer_error(z: float, std: np.ndarray, mean_stderr=None, var_stderr=None, pd
     are None are left out. ``std``, ``mean_stderr``, ``var_stderr``,
     ``evaluation`` and ``outside`` are (N,), ``pdf_stderr`` (N, m), ``h`` (N,)."""
     std = np.asarray(std, dtype=np.float64)
-    safe = np.where(std > 0, std, np.inf)
+    finite = std[np.isfinite(std)]
+    floor = STD_FLOOR * (finite.max() if finite.size else 0.0)
+    safe = np.where(std > floor, std, floor if floor > 0 else np.inf)
     parts = [0.0]
     if mean_stderr is not None:
         parts.append(float(np.max(z * np.asarray(mean_stderr) / safe)))

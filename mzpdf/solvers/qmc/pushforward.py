@@ -114,6 +114,14 @@ class _Packed:
     noisy: np.ndarray
     exact: bool
 
+    def upto(self, depth: int) -> "_Packed":
+        """The first ``depth`` layers (the flat arrays are shared)."""
+        if depth == self.act.size:
+            return self
+        return _Packed(self.W, self.w_off[:depth], self.b, self.b_off[:depth], self.widths[:depth + 1],
+                       self.act[:depth], self.par[:depth], self.residual[:depth], self.step[:depth],
+                       self.n_off[:depth], self.noisy[:depth], self.exact)
+
     @classmethod
     def of(cls, layers) -> "_Packed":
         w_off, b_off, n_off, off, boff, noff = [], [], [], 0, 0, 0
@@ -206,7 +214,8 @@ class PushforwardRun:
 
 
 def _tangents(layers, x, T):
-    """Forward mode: yield each layer's outputs' derivatives (n, N, d) along the input tangents ``T`` (n, N_0, d)."""
+    """Forward mode: yield each layer's outputs, their derivatives (n, N, d) along the input tangents ``T``
+    (n, N_0, d) and those of the pre-activations."""
     for layer in layers:
         a = x @ layer.weights.T + layer.bias
         Ta = np.einsum("ji,nid->njd", layer.weights, T)
@@ -215,18 +224,19 @@ def _tangents(layers, x, T):
             x, T = x + layer.step * layer.activation(a), T + layer.step * da
         else:
             x, T = layer.activation(a), da
-        yield x, T
+        yield x, T, Ta
 
 
 def _directions(layers, mean, L, z, a, count, rows_layers):
-    """(U (K, d), assign: layer -> (N_n,) direction of each neuron) from the pilot inputs ``z``."""
+    """(U (K, d), assign: layer -> (N_n,) direction of each neuron) from the pilot inputs ``z``; a first
+    dense layer's units each get their own (the direction of their weights in z)."""
     d = L.shape[1]
     x = mean + z @ L.T
     T = np.broadcast_to(L, (len(z),) + L.shape)
     moments, last = {}, None
-    for n, (x, T) in enumerate(_tangents(layers, x, T), start=1):
-        if n in rows_layers:
-            moments[n] = np.einsum("njd,nje->jde", T, T) / len(z)  # (N_n, d, d)
+    for n, (x, T, Ta) in enumerate(_tangents(layers, x, T), start=1):
+        if n in rows_layers:  # of the pre-activations: a unit that is rarely active still has its direction
+            moments[n] = np.einsum("njd,nje->jde", Ta, Ta) / len(z)  # (N_n, d, d)
         last = T
     if a is not None:
         g = np.einsum("j,njd->nd", a, last)
@@ -245,9 +255,15 @@ def _directions(layers, mean, L, z, a, count, rows_layers):
         v = v - sum((v @ u) * u for u in U)
         if np.linalg.norm(v) > 1e-8:
             U.append(v / np.linalg.norm(v))
-    U = np.array(U)
-    assign = {n: np.argmax(np.einsum("kd,jde,ke->jk", U, c, U), axis=1) for n, c in moments.items()}
-    return U, assign
+    assign = {n: np.argmax(np.einsum("kd,jde,ke->jk", np.array(U), c, np.array(U)), axis=1)
+              for n, c in moments.items()}
+    if 1 in moments and layers[0].kind == "dense":  # a first-layer unit is sigma(a + b . z): its own direction
+        own = layers[0].weights @ L  # makes every line give the same 1-D integral: exact
+        for j, g in enumerate(own):
+            if np.linalg.norm(g) > 0:
+                assign[1][j] = len(U)
+                U.append(g / np.linalg.norm(g))
+    return np.array(U), assign
 
 
 def _complement(u: np.ndarray) -> np.ndarray:
@@ -396,14 +412,20 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
         ro_row = readout_row if k == 0 else -1
         direction = L @ U[k]
         basis = L @ _complement(U[k])
+        # trace only as deep as this direction's rows (a first-layer unit's own direction: one layer)
+        depth = len(traced) if ro_row >= 0 else max([n for n in rows_layers if np.any(assign[n] == k)], default=0)
+        if depth == 0:
+            return _Sums(R, m, thr.size)
+        P = packed.upto(depth)
+        rows = rows[:offsets[depth]]
 
         def block(lo, hi):
             sums = _Sums(R, m, thr.size)
             start = np.ascontiguousarray(mean + w[lo:hi] @ basis.T)
             nz = np.ascontiguousarray(noise[lo:hi]) if noise.shape[1] else np.zeros((hi - lo, 1))
-            code = trace_lines(start, direction, np.ascontiguousarray(weight[lo:hi]), nz, packed.W, packed.w_off,
-                               packed.b, packed.b_off, packed.widths, packed.act, packed.par, packed.residual,
-                               packed.step, packed.n_off, packed.noisy, rows, ro_vec, ro_row, s_grid, packed.exact,
+            code = trace_lines(start, direction, np.ascontiguousarray(weight[lo:hi]), nz, P.W, P.w_off,
+                               P.b, P.b_off, P.widths, P.act, P.par, P.residual,
+                               P.step, P.n_off, P.noisy, rows, ro_vec, ro_row, s_grid, packed.exact,
                                y0, hstep, mrow, sums.pdf, sums.cdf, sums.cdfd, sums.surv, sums.survd, sums.atom, sums.mom1,
                                sums.mom2, thr,
                                sums.exceed, _CAPACITY)
@@ -435,6 +457,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
         if outer == "quadrature":
             results, pdf_error, ro_error, lines = _quadrature(estimate, quad_dims, tol, R, nrows, hstep, mrow)
             errors = {name: results.pop(name + "_error") for name in ("exceed", "mean", "var")}
+            results["bins"] = np.diff(results["cdf"], axis=1)
             stats = {name: (value, np.zeros_like(value)) for name, value in results.items()}
             for name, error in errors.items():  # the two rules' difference
                 stats[name] = (stats[name][0], error)
@@ -462,7 +485,9 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
                             col += layer.n_out
                     return w, noise, np.full(samples, 1.0 / samples)
 
-                for name, value in estimate(rules).items():
+                values = estimate(rules)
+                values["bins"] = np.diff(values["cdf"], axis=1)  # bin masses: their spread, not the edges'
+                for name, value in values.items():
                     acc.setdefault(name, _Replicates()).add(value)
             stats = {name: (np.asarray(v.mean), v.stderr()) for name, v in acc.items()}
             reps = replicates
@@ -476,7 +501,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
         h = hstep[idx, None]
         x[n] = y0[idx, None] + h * (0.5 + np.arange(marginal_points))
         pdf[n], pdf_se[n], evaluation[n] = _bin_densities(stats["cdf"][0][idx, :marginal_points + 1],
-                                                          stats["cdf"][1][idx, :marginal_points + 1], h)
+                                                          stats["bins"][1][idx, :marginal_points], h)
         atom[n] = stats["atom"][0][idx]
         moments[n] = (stats["mean"][0][idx], stats["mean"][1][idx], stats["var"][0][idx], stats["var"][1][idx])
         if err is not None:
@@ -497,12 +522,12 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
                           seconds=time.perf_counter() - start_time)
 
 
-def _bin_densities(cdf, cdf_se, h):
-    """Bin-average densities (N, m) from a CDF at the m + 1 bin edges, their standard errors (from the
-    CDF's, the two edges taken as independent: an upper bound for positively correlated ones), and the
-    L1 evaluation error of each row (``evaluation_error`` of :class:`PushforwardRun`)."""
+def _bin_densities(cdf, bins_se, h):
+    """Bin-average densities (N, m) from a CDF at the m + 1 bin edges, their standard errors (from those of
+    the bin masses over the replicates), and the L1 evaluation error of each row (``evaluation_error`` of
+    :class:`PushforwardRun`)."""
     pdf = np.diff(cdf, axis=1) / h
-    se = np.sqrt(cdf_se[:, 1:] ** 2 + cdf_se[:, :-1] ** 2) / h
+    se = bins_se / h
     wide = np.empty_like(pdf)
     wide[:, 1:-1] = (cdf[:, 3:] - cdf[:, :-3]) / (3 * h)
     wide[:, 0], wide[:, -1] = pdf[:, 0], pdf[:, -1]
