@@ -25,7 +25,7 @@ Printed: times, ratios, and whether the two estimates agree within both error
 bars. mzpdf runs with ``solver.max_seconds = 0`` and the samples given, with
 default ``threads`` and with ``threads = 1`` (both timed in this run).
 
-    python scripts/bench_uq.py [--mc-seconds 300] [--quick]
+    python scripts/bench_uq.py [--mc-seconds 120] [--samples 4096] [--quick]
 """
 from __future__ import annotations
 
@@ -152,8 +152,8 @@ def bench(data, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mc-seconds", type=float, default=300.0, help="cap of each Monte Carlo question")
-    parser.add_argument("--samples", type=int, default=16384, help="qmc Sobol lines per replicate")
+    parser.add_argument("--mc-seconds", type=float, default=120.0, help="cap of each Monte Carlo question")
+    parser.add_argument("--samples", type=int, default=4096, help="qmc Sobol lines per replicate")
     parser.add_argument("--quick", action="store_true", help="diabetes only")
     args = parser.parse_args()
     start = time.perf_counter()

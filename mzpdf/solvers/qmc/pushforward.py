@@ -33,11 +33,12 @@ A hidden ReLU unit is 0 on a set of positive probability: that part is an
 atom, not a density. Its mass (``atom``) is kept apart and ``pdf`` is the
 density of the continuous part (it integrates to ``1 - atom``).
 
-Directions: the read-out's dominant gradient direction (the top eigenvector
-of ``E[grad g grad g^T]`` over a pilot, g the read-out) first, then the
-leading eigenvectors of the neurons' pooled, normalized gradient moments;
-each neuron is integrated along the direction that carries most of its
-gradient energy (``directions`` of them at most).
+Directions: the read-out along its dominant gradient direction (the top
+eigenvector of ``E[grad g grad g^T]`` over a pilot, g the read-out); every
+unit along its own (a first dense layer's unit along its weights in z, which
+makes its law exact with one line; a deeper one along the top eigenvector of
+its pre-activation's gradient moments), each line traced only as deep as the
+unit's layer. With ``own = False`` units share ``directions`` directions.
 """
 from __future__ import annotations
 
@@ -227,9 +228,11 @@ def _tangents(layers, x, T):
         yield x, T, Ta
 
 
-def _directions(layers, mean, L, z, a, count, rows_layers):
-    """(U (K, d), assign: layer -> (N_n,) direction of each neuron) from the pilot inputs ``z``; a first
-    dense layer's units each get their own (the direction of their weights in z)."""
+def _directions(layers, mean, L, z, a, count, rows_layers, own=True):
+    """(U (K, d), assign: layer -> (N_n,) direction of each neuron) from the pilot inputs ``z``: ``count``
+    shared directions (the read-out's first), and with ``own`` every unit its own (a first dense layer's:
+    the direction of its weights in z; deeper ones: the top eigenvector of their pre-activation's gradient
+    moments), traced only as deep as its layer."""
     d = L.shape[1]
     x = mean + z @ L.T
     T = np.broadcast_to(L, (len(z),) + L.shape)
@@ -257,11 +260,17 @@ def _directions(layers, mean, L, z, a, count, rows_layers):
             U.append(v / np.linalg.norm(v))
     assign = {n: np.argmax(np.einsum("kd,jde,ke->jk", np.array(U), c, np.array(U)), axis=1)
               for n, c in moments.items()}
-    if 1 in moments and layers[0].kind == "dense":  # a first-layer unit is sigma(a + b . z): its own direction
-        own = layers[0].weights @ L  # makes every line give the same 1-D integral: exact
-        for j, g in enumerate(own):
+    if not own:
+        return np.array(U), assign
+    for n, c in moments.items():  # every unit along its own direction, traced only to its layer
+        first = n == 1 and layers[0].kind == "dense"
+        for j in range(c.shape[0]):
+            if first:  # sigma(a + b . z): along b every line gives the same 1-D integral, exactly
+                g = (layers[0].weights @ L)[j]
+            else:  # the top eigenvector of its pre-activation's gradient moments
+                g = np.linalg.eigh(c[j])[1][:, -1] if np.trace(c[j]) > 0 else np.zeros(d)
             if np.linalg.norm(g) > 0:
-                assign[1][j] = len(U)
+                assign[n][j] = len(U)
                 U.append(g / np.linalg.norm(g))
     return np.array(U), assign
 
@@ -327,7 +336,7 @@ class _Sums:
 def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None, thresholds=(), samples: int = 4096,
                  replicates: int = 8, seed: int = 0, marginal_points: int = 201, readout_points: int = 401,
                  directions: int = 3, outer: str = "sobol", tol: float = 1e-3, threads: int = 0,
-                 sequence: str = "sobol", direction=None) -> PushforwardRun:
+                 sequence: str = "sobol", direction=None, own: bool = True) -> PushforwardRun:
     """The densities of the neurons of ``layers`` (each right after a
     noiseless layer) and, with ``readout = (a, c)``, the CDF, survival
     function and exceedances of ``g = a . X_L + c`` (the last layer
@@ -347,6 +356,9 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
         Threads over blocks of lines (0: every core).
     direction : (d,), optional
         The one direction (in z) every row is integrated along, instead of the chosen ones.
+    own : bool
+        Every unit along its own direction (module doc); otherwise each takes the shared direction that
+        carries most of its gradient.
     """
     from scipy.special import ndtri
 
@@ -362,7 +374,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
     root = np.random.SeedSequence(seed)
     pilot_seq, main_seq = root.spawn(2)
     z = ndtri(next(sobol_points(d, pilot_seq, PILOT, PILOT, sequence)))
-    U, assign = _directions(traced, mean, L, z, a, directions, rows_layers)
+    U, assign = _directions(traced, mean, L, z, a, directions, rows_layers, own)
     if direction is not None:
         U = np.asarray(direction, dtype=np.float64)[None, :] / np.linalg.norm(direction)
         assign = {n: np.zeros(packed.widths[n], dtype=np.int64) for n in rows_layers}
