@@ -165,7 +165,7 @@ def test_two_input_relu_regressor_output_cdf_is_deterministic_to_1e4():
     assert results.diagnostics["error_estimate"][-1] <= 1e-3
     pf = results.solution.native.pushforward
     ref = preintegrate(case.network, case.input, layers=(3,), readout=(np.ones(1), 0.0), outer="quadrature",
-                       tol=1e-6, direction=[1.0, 0.3])
+                       tol=1e-6, direction=[1.0, 0.3], readout_points=16001)  # fine: interpolated to pf's abscissae
     cdf = np.interp(pf.readout_x, ref.readout_x, ref.readout_cdf)
     assert np.max(np.abs(cdf - pf.readout_cdf)) <= 1e-4
     y = np.sort(net.forward(case.input.sample(np.random.default_rng(3), 200_000))[:, 0])
@@ -194,3 +194,28 @@ def test_smooth_activations_give_the_monte_carlo_law_within_its_confidence():
                   + 5 * run.readout_cdf_stderr)
     p = np.array([np.mean(y > ti) for ti in t])
     assert np.all(np.abs(run.exceedance - p) <= 5 * np.sqrt(p * (1 - p) / y.size) + 5 * run.exceedance_stderr)
+
+
+def test_noiseless_output_tails_through_a_case_match_the_closed_form():
+    """Oracle: a noiseless linear 4->6->1 net of a gaussian input (closed
+    form). Through load_case and run (thresholds and quantiles are taken for
+    a noiseless last layer): P(Y > t) at 1e-2, 1e-3, 1e-4 within its stated
+    exceedance_error (and that error below 10 % of P), quantiles at 1e-3,
+    0.5, 0.999 within 1e-3 standard deviations (log-linear interpolation on
+    the read-out's 401 abscissae)."""
+    net = linear_net(4, [4, 6, 1])
+    law = gaussian([0.1, 0.2, -0.3, 0.0], [0.3, 0.3, 0.3, 0.3], seed=4)
+    m, C = exact_output(net, law)
+    sd = float(np.sqrt(C[0, 0]))
+    t = m[0] + sd * stats.norm.isf([1e-2, 1e-3, 1e-4])
+    q = np.array([1e-3, 0.5, 0.999])
+    table = {"case": {"name": "tails", "seed": 2}, "network": net.to_dict(),
+             "input": {"kind": "gaussian", "mean": law.mean_.tolist(), "cov": law.cov_.tolist()},
+             "observable": {"kind": "neuron", "index": 0, "thresholds": t.tolist(), "quantiles": q.tolist()},
+             "solver": {"method": "qmc", "samples": 1024, "max_seconds": 0}}
+    results = mzpdf.run(mzpdf.load_case(table))
+    back = results.backward
+    exact = stats.norm.sf(t, m[0], sd)
+    assert np.all(np.abs(back.exceedance - exact) <= back.exceedance_error + 1e-12 * exact)
+    assert np.all(back.exceedance_error <= 0.1 * exact)
+    assert np.allclose(back.quantiles, m[0] + sd * stats.norm.ppf(q), rtol=0, atol=1e-3 * sd)

@@ -1,8 +1,8 @@
 """What qmc adds to a run of :func:`~mzpdf.solvers.qmc.engine.simulate_qmc`:
 the densities of the layers right after noiseless layers and the tails of a
 noiseless output, by preintegration (:mod:`mzpdf.solvers.qmc.pushforward`),
-and every layer's error estimate in ``solver.tol``'s meaning
-(:mod:`mzpdf.solvers.confidence`)."""
+every layer's error estimate in ``solver.tol``'s meaning
+(:mod:`mzpdf.solvers.confidence`), and the tails of a preintegrated read-out."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,9 +12,12 @@ import numpy as np
 from ...network.inputs import GaussianInput
 from ...results import LayerSummary
 from ..confidence import CONFIDENCE, layer_error, quantile_factor, second_difference_error
-from .pushforward import line_problem, preintegrate, quadrature_dims
+from .pushforward import PushforwardRun, line_problem, preintegrate, quadrature_dims
 
-__all__ = ["after_noiseless", "noiseless_readout", "outer_rule", "with_pushforward", "error_estimate"]
+__all__ = ["after_noiseless", "noiseless_readout", "outer_rule", "with_pushforward", "error_estimate",
+           "readout_exceedance", "readout_quantile"]
+
+TAIL_FACTOR = 4.0  # exceedance_error (sobol outer rule): this many standard errors over the replicates
 
 
 def after_noiseless(network) -> tuple:
@@ -115,4 +118,53 @@ def error_estimate(run) -> np.ndarray:
                          evaluation=second_difference_error(layer.marginal_pdf, h),
                          outside=np.full(std.size, run.lost_mass[n]))
         out[n] = layer_error(z, std, **parts)
+    return out
+
+
+def readout_exceedance(run: PushforwardRun, t) -> tuple[np.ndarray, np.ndarray]:
+    """``P(g > t)`` and a bound on its error: at the thresholds the run was given,
+    computed exactly along the lines (error: ``TAIL_FACTOR`` standard errors over
+    the replicates, or the quadrature rules' difference); elsewhere the survival
+    function on the read-out's abscissae, interpolated linearly in its log (and
+    its error so), 0 above them and 1 below."""
+    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+    factor = 1.0 if run.outer == "quadrature" else TAIL_FACTOR
+    prob, err = np.empty(t.shape), np.empty(t.shape)
+    x, surv, se = run.readout_x, run.readout_survival, run.readout_survival_stderr
+    with np.errstate(divide="ignore"):
+        log_s = np.log(np.maximum(surv, 0.0))
+    for i, ti in enumerate(t):
+        hit = np.flatnonzero(run.thresholds == ti)
+        if hit.size:
+            prob[i], err[i] = run.exceedance[hit[0]], factor * run.exceedance_stderr[hit[0]]
+        elif ti < x[0]:
+            prob[i], err[i] = 1.0, 1.0 - surv[0] + factor * se[0]
+        elif ti >= x[-1]:
+            prob[i], err[i] = 0.0, surv[-1] + factor * se[-1]
+        else:
+            prob[i] = float(np.exp(np.interp(ti, x, log_s)))
+            err[i] = factor * float(np.interp(ti, x, se)) if run.outer != "quadrature" else run.readout_error
+    return prob, err
+
+
+def readout_quantile(run: PushforwardRun, q) -> np.ndarray:
+    """Quantiles of the read-out from its CDF (levels below 1/2) or survival
+    function (above) on its abscissae, interpolated linearly in their logs."""
+    q = np.atleast_1d(np.asarray(q, dtype=np.float64))
+    x = run.readout_x
+    out = np.empty(q.shape)
+    for i, level in enumerate(q):
+        tail, target = (run.readout_survival, 1.0 - level) if level >= 0.5 else (run.readout_cdf, level)
+        tail = np.maximum(tail, 0.0)
+        inside = np.flatnonzero((tail[:-1] - target) * (tail[1:] - target) <= 0)
+        if not inside.size or target <= 0.0:
+            raise ValueError(f"observable.quantiles: level {level!r} is beyond the read-out's abscissae "
+                             f"[{x[0]:.6g}, {x[-1]:.6g}]")
+        k = inside[0] if level < 0.5 else inside[-1]
+        a, b = tail[k], tail[k + 1]
+        if a > 0 and b > 0 and a != b:
+            lam = (np.log(target) - np.log(a)) / (np.log(b) - np.log(a))
+        else:
+            lam = 0.0 if a == b else (target - a) / (b - a)
+        out[i] = x[k] + lam * (x[k + 1] - x[k])
     return out

@@ -51,10 +51,11 @@ from ...tails import case_problem, invert_tail, log_tail, readout
 from ..base import Capabilities, Solution, Solver, case_points
 from ..confidence import CONFIDENCE
 from ..registry import SOLVERS
-from .densities import after_noiseless, error_estimate, noiseless_readout, outer_rule, with_pushforward
+from .densities import (after_noiseless, error_estimate, noiseless_readout, outer_rule, readout_exceedance,
+                        readout_quantile, with_pushforward)
 from .engine import INPUT_KINDS, INVERSE_CDF, conditional_mean_qmc, simulate_qmc
 from .options import QMCOptions
-from .pushforward import line_problem, quadrature_dims, readout_exceedance, readout_quantile
+from .pushforward import line_problem, quadrature_dims
 
 # exceedance_error of qmc: this many standard errors (the spread of the replicates' estimates over sqrt(R)),
 # a two-sided normal coverage of 1 - 6e-5 where the estimate is normal over the replicates

@@ -55,9 +55,7 @@ from ._kernels import trace_lines
 from .engine import _Replicates, noise_from_uniform, sobol_points
 
 __all__ = ["ACTIVATION_CODES", "EXACT_ACTIVATIONS", "LINE_POINTS", "S_MAX", "PushforwardRun", "gaussian_factor",
-           "line_problem", "preintegrate", "quadrature_dims", "readout_exceedance", "readout_quantile"]
-
-TAIL_FACTOR = 4.0  # exceedance_error (sobol outer rule): this many standard errors over the replicates
+           "line_problem", "preintegrate", "quadrature_dims"]
 
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4, "erf": 5, "softplus": 6,
                     "gelu": 7, "silu": 8, "elu": 9}
@@ -69,6 +67,7 @@ PILOT = 2048  # pilot points: directions and abscissae
 GL_NODES = 8  # Gauss-Legendre nodes per panel of the quadrature outer rule
 MIN_PANELS, MAX_LINES = 16, 1 << 15  # the quadrature rule's first panels and its most lines
 BLOCK = 2048  # lines per kernel call
+READOUT_S = 5.5  # the read-out's abscissae reach its values at s = +-5.5 along its direction (tails ~2e-8)
 EVALUATION_MARGIN = 2.0  # the evaluation error is stated as twice its Richardson estimate (higher-order terms)
 _CAPACITY = 1 << 14  # knots per line (relu crossings); a line needing more is an error
 
@@ -292,7 +291,7 @@ def _span(x):
             np.minimum(med + 1.6 * (hi - med), med + 1.2 * (high - med)))
 
 
-def _pilot_ranges(layers, mean, L, z, rows_layers, a, c):
+def _pilot_ranges(layers, mean, L, z, rows_layers, a, c, u):
     """Abscissa ranges of every row from pilot inputs ``z`` (:func:`_span`, widened 5 %); a neuron whose
     smallest pilot value is taken by 1 % of the pilot or more (a ReLU unit's atom at 0) starts exactly there,
     so that the jump of its continuous part falls on a bin edge."""
@@ -304,8 +303,16 @@ def _pilot_ranges(layers, mean, L, z, rows_layers, a, c):
             out[n] = _span(x)
             lo = x.min(axis=0)
             floor[n] = np.where(np.mean(x == lo, axis=0) >= 0.01, lo, np.nan)
-    if a is not None:
+    if a is not None:  # and the read-out along its own direction out to |s| = 5.5 (P ~ 2e-8 each side)
+        g = x @ a + c
+        zp = z - np.outer(z @ u, u)
+        for s in (-READOUT_S, READOUT_S):
+            xs = mean + (zp + s * u) @ L.T
+            for layer in layers:
+                xs = layer.forward(xs)
+            g = np.concatenate([g, xs @ a + c])
         ro = tuple(v[0] for v in _span((x @ a + c)[:, None]))
+        ro = (min(ro[0], g.min()), max(ro[1], g.max()))
     pad = lambda lo, hi: (lo - 0.05 * (hi - lo) - 1e-9, hi + 0.05 * (hi - lo) + 1e-9)  # noqa: E731
     ranges = {}
     for n, (lo, hi) in out.items():
@@ -378,7 +385,7 @@ def preintegrate(network: Network, law: InputLaw, *, layers: tuple, readout=None
     if direction is not None:
         U = np.asarray(direction, dtype=np.float64)[None, :] / np.linalg.norm(direction)
         assign = {n: np.zeros(packed.widths[n], dtype=np.int64) for n in rows_layers}
-    ranges, ranges_floor, ro_range = _pilot_ranges(traced, mean, L, z, rows_layers, a, c)
+    ranges, ranges_floor, ro_range = _pilot_ranges(traced, mean, L, z, rows_layers, a, c, U[0])
     if ro_range is not None and thresholds.size:
         span = ro_range[1] - ro_range[0]
         ro_range = (min(ro_range[0], thresholds.min() - 0.05 * span), max(ro_range[1], thresholds.max() + 0.05 * span))
@@ -599,51 +606,3 @@ def _quadrature(estimate, dims: int, tol: float, R: int, nrows: int, hstep, mrow
             return res, diff, ro_diff, lines
         prev = res
 
-
-def readout_exceedance(run: PushforwardRun, t) -> tuple[np.ndarray, np.ndarray]:
-    """``P(g > t)`` and a bound on its error: at the thresholds the run was given,
-    computed exactly along the lines (error: ``TAIL_FACTOR`` standard errors over
-    the replicates, or the quadrature rules' difference); elsewhere the survival
-    function on the read-out's abscissae, interpolated linearly in its log (and
-    its error so), 0 above them and 1 below."""
-    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    factor = 1.0 if run.outer == "quadrature" else TAIL_FACTOR
-    prob, err = np.empty(t.shape), np.empty(t.shape)
-    x, surv, se = run.readout_x, run.readout_survival, run.readout_survival_stderr
-    with np.errstate(divide="ignore"):
-        log_s = np.log(np.maximum(surv, 0.0))
-    for i, ti in enumerate(t):
-        hit = np.flatnonzero(run.thresholds == ti)
-        if hit.size:
-            prob[i], err[i] = run.exceedance[hit[0]], factor * run.exceedance_stderr[hit[0]]
-        elif ti < x[0]:
-            prob[i], err[i] = 1.0, 1.0 - surv[0] + factor * se[0]
-        elif ti >= x[-1]:
-            prob[i], err[i] = 0.0, surv[-1] + factor * se[-1]
-        else:
-            prob[i] = float(np.exp(np.interp(ti, x, log_s)))
-            err[i] = factor * float(np.interp(ti, x, se)) if run.outer != "quadrature" else run.readout_error
-    return prob, err
-
-
-def readout_quantile(run: PushforwardRun, q) -> np.ndarray:
-    """Quantiles of the read-out from its CDF (levels below 1/2) or survival
-    function (above) on its abscissae, interpolated linearly in their logs."""
-    q = np.atleast_1d(np.asarray(q, dtype=np.float64))
-    x = run.readout_x
-    out = np.empty(q.shape)
-    for i, level in enumerate(q):
-        tail, target = (run.readout_survival, 1.0 - level) if level >= 0.5 else (run.readout_cdf, level)
-        tail = np.maximum(tail, 0.0)
-        inside = np.flatnonzero((tail[:-1] - target) * (tail[1:] - target) <= 0)
-        if not inside.size or target <= 0.0:
-            raise ValueError(f"observable.quantiles: level {level!r} is beyond the read-out's abscissae "
-                             f"[{x[0]:.6g}, {x[-1]:.6g}]")
-        k = inside[0] if level < 0.5 else inside[-1]
-        a, b = tail[k], tail[k + 1]
-        if a > 0 and b > 0 and a != b:
-            lam = (np.log(target) - np.log(a)) / (np.log(b) - np.log(a))
-        else:
-            lam = 0.0 if a == b else (target - a) / (b - a)
-        out[i] = x[k] + lam * (x[k + 1] - x[k])
-    return out
