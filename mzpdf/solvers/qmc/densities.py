@@ -9,15 +9,29 @@ import dataclasses
 
 import numpy as np
 
-from ...network.inputs import GaussianInput
+from ...network.inputs import GaussianInput, InputLaw
+from ...network.network import Network
 from ...results import LayerSummary
 from ..confidence import CONFIDENCE, layer_error, quantile_factor, second_difference_error
-from .pushforward import PushforwardRun, line_problem, preintegrate, quadrature_dims
+from .pushforward import ACTIVATION_CODES, PushforwardRun, preintegrate, quadrature_dims
 
-__all__ = ["after_noiseless", "noiseless_readout", "outer_rule", "with_pushforward", "error_estimate",
+__all__ = ["after_noiseless", "line_problem", "noiseless_readout", "outer_rule", "with_pushforward", "error_estimate",
            "readout_exceedance", "readout_quantile"]
 
 TAIL_FACTOR = 4.0  # exceedance_error (sobol outer rule): this many standard errors over the replicates
+
+
+def line_problem(network: Network, law: InputLaw) -> str | None:
+    """Why the law after the noiseless layers of ``network`` cannot be computed by
+    preintegration under ``law``, or None."""
+    if not isinstance(law, GaussianInput):
+        return (f"the density of a noiseless layer's output is computed by preintegration along a gaussian "
+                f"input direction; input kind {law.kind!r} is not taken (give a gaussian input, or noise to the "
+                "layers)")
+    for layer in network:
+        if layer.activation.name not in ACTIVATION_CODES:
+            return f"activation {layer.activation.name!r} has no line kernel"
+    return None
 
 
 def after_noiseless(network) -> tuple:

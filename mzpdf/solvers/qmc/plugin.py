@@ -51,11 +51,11 @@ from ...tails import case_problem, invert_tail, log_tail, readout
 from ..base import Capabilities, Solution, Solver, case_points
 from ..confidence import CONFIDENCE
 from ..registry import SOLVERS
-from .densities import (after_noiseless, error_estimate, noiseless_readout, outer_rule, readout_exceedance,
-                        readout_quantile, with_pushforward)
+from .densities import (after_noiseless, error_estimate, line_problem, noiseless_readout, outer_rule,
+                        readout_exceedance, readout_quantile, with_pushforward)
 from .engine import INPUT_KINDS, INVERSE_CDF, conditional_mean_qmc, simulate_qmc
 from .options import QMCOptions
-from .pushforward import line_problem, quadrature_dims
+from .pushforward import quadrature_dims
 
 # exceedance_error of qmc: this many standard errors (the spread of the replicates' estimates over sqrt(R)),
 # a two-sided normal coverage of 1 - 6e-5 where the estimate is normal over the replicates
@@ -143,18 +143,20 @@ class QuasiMonteCarlo(Solver):
 
     def _sample(self, report):
         """Runs with ``samples`` doubled while the error estimate exceeds
-        ``solver.tol`` and the doubled run is expected (twice the last run's
-        time) to end within ``solver.max_seconds`` of the start."""
+        ``solver.tol``, falls by more than 10 % a doubling, and the doubled
+        run is expected (twice the last run's time) to end within
+        ``solver.max_seconds`` of the start."""
         opt, start, cache = self.options, time.perf_counter(), {}
-        samples = opt.samples
+        samples, before = opt.samples, np.inf
         while True:
             began = time.perf_counter()
             native = self._run(samples, report, cache)
             took = time.perf_counter() - began
-            if (not np.nanmax(native.error_estimate) > opt.tol
-                    or time.perf_counter() - start + 2.0 * took > opt.max_seconds):
+            worst = float(np.nanmax(native.error_estimate))
+            if (not worst > opt.tol or time.perf_counter() - start + 2.0 * took > opt.max_seconds
+                    or worst > 0.9 * before):  # more points no longer help (a deterministic part dominates)
                 return native
-            samples *= 2
+            samples, before = samples * 2, worst
 
     def _run(self, samples, report, cache):
         opt, case = self.options, self.case

@@ -55,7 +55,7 @@ from ._kernels import trace_lines
 from .engine import _Replicates, noise_from_uniform, sobol_points
 
 __all__ = ["ACTIVATION_CODES", "EXACT_ACTIVATIONS", "LINE_POINTS", "S_MAX", "PushforwardRun", "gaussian_factor",
-           "line_problem", "preintegrate", "quadrature_dims"]
+           "preintegrate", "quadrature_dims"]
 
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sigmoid": 4, "erf": 5, "softplus": 6,
                     "gelu": 7, "silu": 8, "elu": 9}
@@ -77,19 +77,6 @@ def gaussian_factor(law: InputLaw) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(law, GaussianInput):
         raise ValueError(f"preintegration needs a gaussian input law (X = m + L z), got {law.kind!r}")
     return law.mean_, np.linalg.cholesky(law.cov_)
-
-
-def line_problem(network: Network, law: InputLaw) -> str | None:
-    """Why the law after the noiseless layers of ``network`` cannot be computed by
-    preintegration under ``law``, or None."""
-    if not isinstance(law, GaussianInput):
-        return (f"the density of a noiseless layer's output is computed by preintegration along a gaussian "
-                f"input direction; input kind {law.kind!r} is not taken (give a gaussian input, or noise to the "
-                "layers)")
-    for layer in network:
-        if layer.activation.name not in ACTIVATION_CODES:
-            return f"activation {layer.activation.name!r} has no line kernel"
-    return None
 
 
 def quadrature_dims(network: Network, law: InputLaw, last: int) -> int | None:
