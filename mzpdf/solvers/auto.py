@@ -4,7 +4,11 @@ The candidates are the registered methods with an ``auto_priority`` (lower
 first): today grid (deterministic, error-controlled, cheap while the state
 it carries is 1-4 dimensional after deterministic layers are composed) and
 then qmc (randomized quasi-Monte Carlo: any width, any layer, with stated
-standard errors). tt and sparse are chosen only when a case names them:
+standard errors). A noiseless network (a trained model: uncertainty only in
+its input) goes to qmc, whose preintegration gives the densities of its
+layers and the tails of its output; with a gaussian input of at most 3
+dimensions (``solver.outer = "auto"``) deterministically, by composite
+Gauss-Legendre over the input directions not integrated exactly. tt and sparse are chosen only when a case names them:
 their cost and accuracy on dense layers are not predictable before a run
 (docs/benchmarks.md).
 

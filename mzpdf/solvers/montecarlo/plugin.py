@@ -9,6 +9,7 @@ import numpy as np
 from ...network.network import LAYER_KINDS
 from ...results import BackwardSummary, LayerSummary, MonteCarloLayer
 from ..base import Capabilities, Solver, case_points
+from ..confidence import CONFIDENCE, layer_error, quantile_factor, second_difference_error
 from ..registry import SOLVERS
 from .engine import MonteCarloRun, conditional_mean, simulate
 from .options import MonteCarloOptions
@@ -64,7 +65,8 @@ class MonteCarlo(Solver):
     def _diagnostics(self, native) -> dict:
         run = native.run
         return {"mass": 1.0 - run.outside_fraction, "lost_mass": run.outside_fraction,
-                "samples": np.int64(self.options.samples)}
+                "samples": np.int64(self.options.samples), "error_estimate": error_estimate(run),
+                "error_estimate_confidence": np.float64(CONFIDENCE)}
 
     def _pullback(self, native, report):
         summary = BackwardSummary(self._points(), native.q0, float(native.run.g_mean), q0_stderr=native.q0_stderr)
@@ -95,3 +97,26 @@ def sample(case, opt, abscissae=None):
     q0, err = conditional_mean(case.network, points, case.observable, samples=opt.samples, seed=seed,
                                chunk=opt.chunk)
     return mc, q0, err
+
+
+def error_estimate(run: MonteCarloRun) -> np.ndarray:
+    """(L + 1,) the error estimate of every layer at ``CONFIDENCE``
+    (:mod:`mzpdf.solvers.confidence`): the histograms' binomial standard errors
+    (normal quantile), their binning error (second differences) and the share
+    of paths outside the bins; the mean's standard error; the variance's
+    relative standard error of a gaussian, ``sqrt(2 / (n - 1))`` (no fourth
+    moments are kept: heavy-tailed layers are understated). Not checked
+    against ``solver.tol``: the method does not refine."""
+    z = quantile_factor(CONFIDENCE)
+    out = np.zeros(len(run.layers))
+    for n, layer in enumerate(run.layers):
+        var = np.maximum(np.diag(layer.cov), 0.0)
+        parts = dict(mean_stderr=layer.mean_stderr, var_stderr=var * np.sqrt(2.0 / max(layer.samples - 1, 1)))
+        x = layer.marginal_x
+        if np.all(np.isfinite(layer.marginal_pdf)) and x.shape[1] > 1:
+            h = x[:, 1] - x[:, 0]
+            parts.update(pdf_stderr=layer.marginal_stderr, h=h,
+                         evaluation=second_difference_error(layer.marginal_pdf, h),
+                         outside=np.full(x.shape[0], run.outside_fraction[n]))
+        out[n] = layer_error(z, np.sqrt(var), **parts)
+    return out

@@ -297,6 +297,13 @@ class QMCRun:
         ``a . F_{L-1}(X_{L-1}) + c`` of every point, with ``readout = (a, c)``:
         the last layer's noiseless read-outs, from which exceedance
         probabilities integrate the last noise in closed form.
+    pushforward : PushforwardRun or None
+        The densities of the layers after noiseless layers and the read-out's
+        tails by preintegration (:mod:`mzpdf.solvers.qmc.pushforward`), merged
+        into ``layers`` by the plugin.
+    error_estimate : (L + 1,) or None
+        The error estimate in ``solver.tol``'s meaning at ``confidence``
+        (:mod:`mzpdf.solvers.confidence`).
     """
 
     layers: list
@@ -309,6 +316,9 @@ class QMCRun:
     replicates: int
     time_per_layer_s: np.ndarray
     readouts: np.ndarray | None = None
+    pushforward: object = None
+    error_estimate: np.ndarray | None = None
+    confidence: float = 0.95
 
 
 def _pilot(network, law, layout, seed_seq, tail, marginal_points, joint_points, sequence="sobol"):

@@ -4,9 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..._validate import integer
+from ..._validate import integer, number
 from ...errors import CaseError
 from ...options import SolverOptions, tail_option
+
+
+OUTER_RULES = ("auto", "sobol", "quadrature")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,25 @@ class QMCOptions(SolverOptions):
         with sharp layers (the quickstart net's last layer) scrambled Sobol
         points in 10 dimensions can do worse than pseudo-random ones at
         1e5-1e6 points (docs/benchmarks.md): compare both.
+    tol : float
+        The error contract (``solver.tol``): the error estimate of every layer
+        (``/diagnostics/error_estimate``, at confidence 0.95 from the
+        replicates) must not exceed it. qmc doubles ``samples`` while it does
+        and the doubled run is expected to end within ``max_seconds`` of the
+        start; a run that still misses it is flagged (accepted = 0, exit 3).
+    max_seconds : float
+        Time budget of that doubling (0: never double).
+    outer : "auto" | "sobol" | "quadrature"
+        The outer rule of preintegration (the densities after noiseless
+        layers, :mod:`mzpdf.solvers.qmc.pushforward`): scrambled Sobol
+        points, or composite Gauss-Legendre (deterministic; at most 2 outer
+        dimensions: a gaussian input of dimension <= 3 and no noise before
+        the layer); ``auto`` takes quadrature where it may.
+    directions : int
+        Most input directions integrated exactly, one per group of neurons
+        (each neuron takes the one that carries most of its gradient).
+    threads : int
+        Threads of the preintegration kernels (0: every core).
     """
 
     samples: int = 16_384
@@ -48,6 +70,11 @@ class QMCOptions(SolverOptions):
     joint_points: int = 81
     tail: float = 1e-6
     sequence: str = "sobol"
+    tol: float = 1e-3
+    max_seconds: float = 30.0
+    outer: str = "auto"
+    directions: int = 3
+    threads: int = 0
     method: ClassVar[str] = "qmc"
 
     def __post_init__(self):
@@ -67,4 +94,10 @@ class QMCOptions(SolverOptions):
         object.__setattr__(self, "tail", tail_option(self.tail, f"{k}.tail"))
         if self.sequence not in ("sobol", "random"):
             raise CaseError(f"{k}.sequence", "must be one of ['sobol', 'random']", self.sequence)
+        object.__setattr__(self, "tol", number(self.tol, f"{k}.tol", 0.0))
+        object.__setattr__(self, "max_seconds", number(self.max_seconds, f"{k}.max_seconds", 0.0, strict=False))
+        if self.outer not in OUTER_RULES:
+            raise CaseError(f"{k}.outer", f"must be one of {list(OUTER_RULES)}", self.outer)
+        object.__setattr__(self, "directions", integer(self.directions, f"{k}.directions", 1))
+        object.__setattr__(self, "threads", integer(self.threads, f"{k}.threads", 0))
 
