@@ -56,8 +56,14 @@ METHOD_DIAGNOSTICS = {
                            "(method sparse)",
     "transfer_error": "(L+1,) L1 estimate of the error of each layer's transfer quadrature (method sparse)",
     "joint_error": "(L+1,) E_p |log p~ - log p| of each layer's interpolated law (method sparse)",
-    "error_estimate": "(L+1,) estimate of the largest L1 error of each layer's marginals: the interpolation "
-                      "effects carried forward plus the layer's transfer error (method sparse)",
+    "error_estimate": "(L+1,) a-posteriori bound of each layer's error in solver.tol's meaning: the largest L1 "
+                      "distance of a neuron's marginal to the true one, and of each mean's and standard deviation's "
+                      "error relative to that standard deviation (grid: companion solve plus cut mass; sparse: "
+                      "interpolation effects carried forward plus the layer's transfer error, L1 of marginals only; "
+                      "sampling methods: from their replicates, at the confidence of its attribute)",
+    "nodes": "nodes per neuron of the solve kept (method grid; nodes = 'auto' refines them to solver.tol)",
+    "refinements": "levels of nodes = 'auto' beyond the first (method grid)",
+    "atom_mass": "(L+1, max width) mass of each neuron's atom (a ReLU's 0 on a noiseless layer; method qmc)",
     # sampling
     "samples": "number of sample paths (points per replicate for qmc)",
     "replicates": "independent scramblings behind qmc's standard errors (method qmc)",

@@ -12,7 +12,6 @@ get exact push-forward moments. Oracles:
   independent scramblings;
 - the refusals name the key, the rule and the methods that take the case.
 """
-import tomllib
 
 import numpy as np
 import pytest

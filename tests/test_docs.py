@@ -79,7 +79,7 @@ def test_case_file_reference_names_every_key_of_the_schema():
 def test_hdf5_layout_names_every_dataset(tmp_path):
     seen = []
     for name, overrides in (("mz_reduce_tanh", ["solver.nodes=12"]),
-                            ("quickstart", ["solver.nodes=24", "montecarlo.samples=2000"]),
+                            ("quickstart", ["solver.nodes=24", "montecarlo.samples=2000", "solver.max_seconds=0"]),
                             ("tt_tanh", ["solver.tol=1e-4", "montecarlo.samples=2000"]),
                             ("depth_analysis", ["solver.nodes=24"])):
         results = mzpdf.run(mzpdf.load_case(ROOT / "cases" / f"{name}.toml", overrides=overrides))

@@ -87,7 +87,7 @@ def test_nystrom_marginal_is_the_nodal_density_at_the_nodes():
     case = loads_case(ONE_NEURON.format(w=3.0, b=0.0, act="tanh", kind="gaussian", par="std", scale=0.3),
                       ["solver.nodes=40"])
     res = mzpdf.run(case)
-    native = res.native
+    native = res.solution.native
     grid = native.densities[1].grid
     np.testing.assert_allclose(native.marginal(1, 0, grid.axes[0]), native.densities[1].values, rtol=1e-12,
                                atol=1e-14)

@@ -220,7 +220,7 @@ def test_cli_writes_mz_group_and_plots(tmp_path):
 
     out = tmp_path / "mz.h5"
     code = main(["run", f"{CASES}/mz_reduce_tanh.toml", "-o", str(out), "--quiet", "--set", "solver.nodes=10",
-                 "--set", "projection.memory=full"])
+                 "--set", "projection.memory=full", "--accept-inaccurate"])  # 10 nodes: quick, not to tol
     assert code == 0
     with h5py.File(out, "r") as f:
         L = len([k for k in f["forward"] if k.startswith("layer_")]) - 1
@@ -233,7 +233,10 @@ def test_cli_writes_mz_group_and_plots(tmp_path):
             red = f[f"mz/reduced/layer_{n:03d}/marginals"]
             full = f[f"forward/layer_{n:03d}/marginals"]
             np.testing.assert_array_equal(red["x"][()], full["x"][()][[0]])
-            assert np.max(np.abs(red["pdf"][()] - full["pdf"][()][[0]])) <= 1e-8 * np.max(full["pdf"][()][0])
+            # mz/error (above) checks the reduced nodal marginals equal the full ones to EXACT; the file's
+            # forward marginals are the layers' kernel sums, the reduced ones interpolate nodal values, so on
+            # this 10-node grid the two evaluations differ by the interpolation error (~1.4e-2 of the peak)
+            assert np.max(np.abs(red["pdf"][()] - full["pdf"][()][[0]])) <= 0.05 * np.max(full["pdf"][()][0])
     back = read_results(out).mz
     assert back.spec["kind"] == "chorin" and back.spec["memory"] == "full" and back.min_memory >= 0
     assert back.backward_error is not None and np.max(back.backward_error) <= EXACT

@@ -43,7 +43,8 @@ BASE = {
          "noise": {"kind": "uniform", "half_width": 0.5}},  # 32 nodes: quadrature mass error 3e-3
     ]},
     "input": {"kind": "gaussian", "mean": [0.0, 0.0], "std": 0.5},
-    "solver": {"method": "grid", "nodes": 32, "tail": 1e-6, "kernel": "auto", "marginal_points": 11},
+    "solver": {"method": "grid", "nodes": 32, "tail": 1e-6, "kernel": "auto", "marginal_points": 11,
+               "tol": 0.2},  # these tests check determinism and files, not accuracy (estimate 0.085 at 32 nodes)
     "observable": {"kind": "neuron", "index": 0, "points": [[0.0, 0.0]]},
     "projection": {"kind": "chorin", "keep": [0], "memory": 1},
     "montecarlo": {"samples": 100, "seed": 1},
@@ -230,9 +231,10 @@ def test_random_valid_cases_run(table):
         results = run(case)
     mass = results.diagnostics["mass"]
     assert np.all(np.isfinite(mass))
-    if case.solver.method == "grid" and "warnings" not in results.diagnostics:
+    if case.solver.method == "grid" and "warnings" not in results.diagnostics and results.accepted:
         # No silent inaccuracy: a grid too coarse for the noise (Laplace noise
-        # of scale 0.2 on 16 nodes loses a third of the mass) must say so;
+        # of scale 0.2 on 16 nodes loses a third of the mass) must say so (a
+        # warning, or exit 3 for an error estimate above solver.tol);
         # otherwise the mass is within the warning threshold of 1e-2 per layer.
         assert np.all(np.abs(mass - 1.0) < 1e-2 * len(mass)), mass
     for layer in results.forward:

@@ -10,7 +10,6 @@ Oracles:
   that validates to the same network;
 * the exact ``CaseError.key`` of every refusal, named as ``solve``'s argument.
 """
-import tomllib
 import warnings
 
 import numpy as np
@@ -126,7 +125,8 @@ def test_solve_passes_tol_to_a_method_that_takes_it():
     for tol in (0.05, 0.2):
         res = mzpdf.solve(net, INPUT, method="sparse", tol=tol)
         assert loads_case(res.case_toml).solver.tol == tol
-    assert "tol" not in tomllib.loads(mzpdf.solve(net, INPUT, method="grid", nodes=16).case_toml)["solver"]
+    grid = mzpdf.solve(net, INPUT, method="grid", nodes=16, tol=0.2)
+    assert loads_case(grid.case_toml).solver.tol == 0.2
 
 
 @pytest.mark.parametrize("call, key", [
@@ -137,7 +137,6 @@ def test_solve_passes_tol_to_a_method_that_takes_it():
     (lambda net: mzpdf.solve(net, INPUT, method="magic"), "method"),
     (lambda net: mzpdf.solve(net, INPUT, method="grid", nodes=1), "nodes"),
     (lambda net: mzpdf.solve(net, INPUT, method="grid", colour="red"), "colour"),
-    (lambda net: mzpdf.solve(net, INPUT, method="grid", tol=1e-5), "tol"),
     (lambda net: mzpdf.solve(net, INPUT, tol=-1.0), "tol"),
     (lambda net: mzpdf.solve(net, INPUT, observable={"kind": "neuron", "index": 7}), "observable.index"),
 ])

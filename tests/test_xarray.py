@@ -40,7 +40,7 @@ KINDS = {
     "forward": ("quickstart", ["montecarlo.samples=20000", "observable.thresholds=[-0.5, 0.0, 0.5]",
                                "observable.quantiles=[0.1, 0.5, 0.9]"], []),
     "montecarlo": ("quickstart", ['solver.method="montecarlo"', "solver.samples=20000", "montecarlo.samples=20000"],
-                   ["solver.nodes"]),
+                   []),
     "mz": ("mz_reduce_tanh", ["network.random.widths=[3, 3, 3, 3]"], []),
     "analysis": ("depth_analysis", ["network.random.widths=[2, 2, 2, 2]"], []),
     "tt": ("tt_tanh", ["network.random.widths=[4, 4, 4]", "montecarlo.samples=20000"], []),

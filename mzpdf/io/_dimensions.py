@@ -92,6 +92,8 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "diagnostics/mass": ("layer",),
     "diagnostics/lost_mass": ("layer",),
     "diagnostics/no_density": ("layer",),
+    "diagnostics/error_estimate": ("layer",),
+    "diagnostics/atom_mass": ("layer", "neuron"),
     "diagnostics/duality_gap": ("step",),
     "diagnostics/time_per_layer_s": ("step",),
     "diagnostics/quadrature_mass_error": ("step",),

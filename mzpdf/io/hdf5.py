@@ -196,8 +196,12 @@ def _write(f: h5py.File, r: Results) -> None:
                 _dataset(g, name, np.asarray(value, dtype=np.float64), _ANALYSIS.get(name))
     diag = f.create_group("diagnostics")
     for name, value in r.diagnostics.items():
+        if name == "error_estimate_confidence":  # an attribute of the estimate (INTERFACE.md), below
+            continue
         _dataset(diag, name, value if isinstance(value, (str, bytes)) else np.asarray(value),
                  describe_diagnostic(name))
+    if "error_estimate" in diag and "error_estimate_confidence" in r.diagnostics:
+        diag["error_estimate"].attrs["confidence"] = float(r.diagnostics["error_estimate_confidence"])
     diag.attrs["method"] = r.method
     diag.attrs["method_reason"] = r.method_reason
     diag.attrs["accepted"] = np.int8(1 if r.accepted else 0)  # 0: the run failed its own accuracy checks
@@ -378,6 +382,8 @@ def _read(f: h5py.File) -> Results:
         if is_index_scale(ds):
             continue
         diagnostics[name] = ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) else ds[()]
+        if name == "error_estimate" and "confidence" in ds.attrs:
+            diagnostics["error_estimate_confidence"] = float(ds.attrs["confidence"])
     return Results(
         case_name=str(f.attrs["case_name"]), case_toml=str(f["case"].attrs["toml"]), method=str(f.attrs["method"]),
         forward=forward, backward=backward, montecarlo=montecarlo, montecarlo_backward=mc_back,

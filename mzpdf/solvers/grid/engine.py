@@ -453,6 +453,20 @@ class GridSolver:
             warnings.warn(f"layer {n}: mass {lost:.3g} left the box (solver.domain too small?)",
                           MassLossWarning, stacklevel=3)
 
+    def report_health(self, native: ForwardSolution) -> None:
+        """The health warnings (:meth:`_check_health`) of a finished solve, layer
+        by layer: for a caller that solved with ``check_health=False`` (several
+        resolutions) and keeps this one."""
+        ends = [0] + ([stop for _, stop in native.given.segments()] if native.given is not None
+                      else list(range(1, native.depth + 1)))
+        mass = native.densities[0].integral() if native.densities[0] is not None else 1.0
+        for s, t in enumerate(native.transitions):
+            density = native.densities[s + 1]
+            lost = float(native.source_coefficients(s) @ (1.0 - t.inbox_mass))
+            new_mass = density.integral()
+            self._check_health(ends[s + 1], density, lost, t.layer.n_out, new_mass - (mass - lost))
+            mass = new_mass
+
     # -- backward -----------------------------------------------------------
     def pullback(self, forward: ForwardSolution, observable: Callable[[np.ndarray], np.ndarray],
                  points: np.ndarray | None = None) -> BackwardSolution:

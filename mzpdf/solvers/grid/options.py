@@ -73,5 +73,5 @@ class GridOptions(SolverOptions):
         if tol >= 1.0:
             raise CaseError(f"{k}.tol", "must be in (0, 1)", self.tol)
         object.__setattr__(self, "tol", tol)
-        object.__setattr__(self, "max_seconds", number(self.max_seconds, f"{k}.max_seconds", 0.0))
+        object.__setattr__(self, "max_seconds", number(self.max_seconds, f"{k}.max_seconds", 0.0, strict=False))
 

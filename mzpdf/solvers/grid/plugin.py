@@ -81,7 +81,7 @@ class Grid(Solver):
         projection, columns = case.projection, 0
         if projection is not None:
             keep = len(projection.keep)
-            reduced = case.solver.nodes ** keep if projection.kind == "chorin" else 1 + keep * (keep + 3) // 2
+            reduced = _first_nodes(case) ** keep if projection.kind == "chorin" else 1 + keep * (keep + 3) // 2
             columns = (len(case.network.widths) - 1) * reduced + 1
         hidden = max((layer.n_out for layer in case.network if layer.noise.is_deterministic), default=0)
         return grid_bytes(case.network.state_widths, _first_nodes(case), numba_threads(), columns, hidden)
@@ -128,6 +128,7 @@ class Grid(Solver):
             native = widened
             self._companion = companion(native, opt, case.backend)
             self._estimate = error_estimate(native, self._companion)
+        GridSolver(opt, backend=case.backend, nodes=self._nodes).report_health(native)
         return native
 
     def _widen(self, native):

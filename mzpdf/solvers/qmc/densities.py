@@ -29,6 +29,8 @@ def line_problem(network: Network, law: InputLaw) -> str | None:
                 f"input direction; input kind {law.kind!r} is not taken (give a gaussian input, or noise to the "
                 "layers)")
     for layer in network:
+        if layer.kind not in ("dense", "residual"):  # layernorm, softmax: maps of the whole layer vector
+            return f"a layer of kind {layer.kind!r} has no line kernel"
         if layer.activation.name not in ACTIVATION_CODES:
             return f"activation {layer.activation.name!r} has no line kernel"
     return None
@@ -47,7 +49,10 @@ def noiseless_readout(case):
     if not net[-1].noise.is_deterministic:
         return None
     if case.observable is not None and hasattr(case.observable, "readout"):
-        return case.observable.readout(net.widths[-1])
+        try:
+            return case.observable.readout(net.widths[-1])
+        except ValueError:  # not affine (argmax, CaseError included): no read-out to preintegrate
+            return None
     return (np.ones(1), 0.0) if net.widths[-1] == 1 else None
 
 
