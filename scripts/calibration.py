@@ -122,7 +122,12 @@ def oracle(plain, spec, abscissae, seed):
                     acc2 += (vals ** 2).sum(axis=0)
                 pdf[k] = acc / PATHS
                 se[k] = np.sqrt(np.maximum(acc2 / PATHS - pdf[k] ** 2, 0.0) / PATHS)
-        out.append((pdf, se, y.mean(axis=0), y.std(axis=0) / math.sqrt(PATHS), y.std(axis=0)))
+        sd = y.std(axis=0)
+        # the standard error of a sample sd is sd sqrt((kurtosis - 1) / (4 N)): far above sd / sqrt(2 N) for the
+        # heavy-tailed laws here (a ReLU's atom at 0 with a Laplace tail beside it)
+        kurtosis = np.mean((y - y.mean(axis=0)) ** 4, axis=0) / np.where(sd > 0, sd, 1.0) ** 4
+        sd_se = sd * np.sqrt(np.maximum(kurtosis - 1.0, 0.0) / (4 * PATHS))
+        out.append((pdf, se, y.mean(axis=0), y.std(axis=0) / math.sqrt(PATHS), sd, sd_se))
         x = y
     return out
 
@@ -147,12 +152,12 @@ def compare(res, plain, spec, seed):
         err = float(max(np.max(np.abs(law.mean - m) / sd), np.max(np.abs(sd_s - sd) / sd)))
         rows.append((err, err, 0.0, est[0]))
     for n in range(1, len(forward)):
-        pdf, se, m, m_se, sd = ref[n - 1]
+        pdf, se, m, m_se, sd, sd_se = ref[n - 1]
         law = res.law(n)
         sd_s = np.sqrt(np.maximum(np.diag(np.atleast_2d(law.cov)), 0.0))
         ok = sd > 0
         err = np.max(np.concatenate([np.abs(law.mean - m)[ok] / sd[ok], np.abs(sd_s - sd)[ok] / sd[ok], [0.0]]))
-        noise = np.max(np.concatenate([3 * m_se[ok] / sd[ok], 3 * sd[ok] / math.sqrt(2 * PATHS) / sd[ok], [0.0]]))
+        noise = np.max(np.concatenate([3 * m_se[ok] / sd[ok], 3 * sd_se[ok] / sd[ok], [0.0]]))
         if pdf is not None:
             xs = abscissae[n]
             for k in range(xs.shape[0]):
@@ -181,6 +186,7 @@ def main(argv=None) -> int:
     ap.add_argument("--widths", type=int, nargs=2, default=(1, 3))
     ap.add_argument("--depth", type=int, default=10)
     ap.add_argument("--set", action="append", default=[], help="solver option key=value (TOML value)")
+    ap.add_argument("--only", type=int, nargs="*", help="run only these nets of the draw (by index)")
     args = ap.parse_args(argv)
     import tomllib
 
@@ -191,6 +197,8 @@ def main(argv=None) -> int:
     ratios, longest = [], 0.0
     for i in range(args.nets):
         table, plain, spec, label = draw_net(rng, args.widths, args.depth)
+        if args.only is not None and i not in args.only:
+            continue
         try:
             res, seconds = run_one(table, args.method, extra)
         except mzpdf.errors.CaseError as err:

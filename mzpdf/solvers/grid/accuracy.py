@@ -44,6 +44,9 @@ COMPANION_FRACTION = 0.75
 # kink (p = 2: 1.3), else spectral (the difference is the companion's own error).
 ORDER_FACTOR = {"jump": 4.0, "kink": 2.0, "smooth": 1.0}
 KINKED_ACTIVATIONS = ("relu", "leaky_relu")
+# Round-off allowance per layer: chained quadrature sums of positive terms (~1e-15 relative each) and the
+# moments' subtractions, with a wide margin (the input's own moments: 2e-14 seen against exact ones).
+ROUNDOFF_PER_LAYER = 1e-12
 # Abscissae per noise scale of the L1 integrals (trapezoid on the kernel sums).
 ABSCISSAE_PER_SCALE = 8
 _MIN_ABSCISSAE, _MAX_ABSCISSAE = 401, 20001
@@ -131,13 +134,13 @@ def error_estimate(fine: ForwardSolution, coarse: ForwardSolution) -> np.ndarray
     out = np.zeros(layers.depth + 1)
     for n in range(layers.depth + 1):
         index = fine.density_index(n)
-        cut = float(np.sum(lost[:n + 1]))
+        cut = float(np.sum(lost[:n + 1])) + ROUNDOFF_PER_LAYER * (n + 1)
         if index is None:  # the push-forward of the last density: its moments
             step = next(s for s, (a, b) in enumerate(layers.segments()) if a < n < b)
             f_mom, c_mom = fine.pushforward(n)[:3], coarse.pushforward(n)[:3]
             out[n] = _order_factor(fine, step) * _moment_errors(f_mom, c_mom) + cut
             continue
-        if fine.densities[index] is None:  # a point input
+        if fine.densities[index] is None:  # a point input: exact
             continue
         f_moments = fine.densities[index].moments()
         moments = _moment_errors(f_moments, coarse.densities[index].moments())
