@@ -1,8 +1,8 @@
 """The grid's error estimate and its refinement to solver.tol (mzpdf.solvers.grid.accuracy).
 
 Oracles: the NumPy twin of the Nystrom marginal kernel; exact quadrature of one-neuron layers,
-p_1(y) = int p_0(x) rho(y - F(x)) dx on 400 001 trapezoid nodes over +-12 input standard deviations
-(its own error is below 1e-9 in L1 for these kernels: far below the 1e-3 asked).
+p_1(y) = int p_0(x) rho(y - F(x)) dx on 120 001 trapezoid nodes over +-12 input standard deviations
+(h = 1e-4; its own L1 error is below 1e-8 for these kernels: far below the 1e-3 asked).
 """
 from __future__ import annotations
 
@@ -52,15 +52,16 @@ def test_marginal_kernel_matches_its_twin(kind):
 
 
 def _exact(act, w, b, kind, scale, y):
-    x = np.linspace(-6, 6, 400001)
+    x = np.linspace(-6, 6, 120001)  # h = 1e-4: trapezoid error ~h^2 |rho''| far below ORACLE_L1's margin
     weights = np.full_like(x, x[1] - x[0])
     weights[[0, -1]] /= 2
     c = weights * stats.norm.pdf(x, 0, 0.5)
     f = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "sigmoid": lambda z: 1 / (1 + np.exp(-z))}[act](
         w * x + b)
-    rho = {"gaussian": lambda z: stats.norm.pdf(z, 0, scale), "laplace": lambda z: stats.laplace.pdf(z, 0, scale),
+    rho = {"gaussian": lambda z: np.exp(-0.5 * (z / scale) ** 2) / (np.sqrt(2 * np.pi) * scale),
+           "laplace": lambda z: np.exp(-np.abs(z) / scale) / (2 * scale),
            "uniform": lambda z: (np.abs(z) <= scale) / (2 * scale)}[kind]
-    return np.array([c @ rho(v - f) for v in y])
+    return np.concatenate([rho(y[i:i + 64, None] - f[None, :]) @ c for i in range(0, y.size, 64)])
 
 
 @pytest.mark.parametrize("act, w, b, kind, scale", [
@@ -75,7 +76,7 @@ def test_default_run_meets_tol_and_its_estimate_bounds_the_true_error(act, w, b,
     res = mzpdf.run(case)
     est = res.diagnostics["error_estimate"]
     assert res.accepted and np.all(est <= case.solver.tol)
-    y = np.linspace(-0.5 - 40 * scale, 1.5 + 40 * scale, 6001)
+    y = np.linspace(-0.5 - 40 * scale, 1.5 + 40 * scale, 3001)
     got = res.law(1).marginal(0, y)
     true = float(np.trapezoid(np.abs(got - _exact(act, w, b, kind, scale, y)), y))
     assert np.all(got >= 0.0)  # kernel sums of positive terms: positive by construction
@@ -93,13 +94,14 @@ def test_nystrom_marginal_is_the_nodal_density_at_the_nodes():
                                atol=1e-14)
 
 
+@pytest.mark.filterwarnings("ignore::mzpdf.errors.MzpdfWarning")  # its quadrature-mass warning, as the estimate says
 def test_fixed_nodes_that_miss_tol_exit_3_with_the_estimate():
     """40 nodes on tanh(3x) + N(0, 0.02^2): the interpolant of old rang negative (L1 ~1 against quadrature);
     now the estimate says so and the run is not accepted."""
     case = loads_case(ONE_NEURON.format(w=3.0, b=0.0, act="tanh", kind="gaussian", par="std", scale=0.02),
                       ["solver.nodes=40"])
     res = mzpdf.run(case)
-    y = np.linspace(-1.5, 1.5, 6001)
+    y = np.linspace(-1.5, 1.5, 3001)
     true = float(np.trapezoid(np.abs(res.law(1).marginal(0, y) - _exact("tanh", 3.0, 0.0, "gaussian", 0.02, y)), y))
     est = res.diagnostics["error_estimate"]
     assert true > case.solver.tol and est[1] >= true and not res.accepted and "solver.tol" in res.reason
