@@ -77,7 +77,8 @@ def test_lost_mass_above_the_limit_exits_3_with_the_file_flagged(tmp_path, capsy
 def test_the_python_api_reports_the_checks_without_raising():
     case = mzpdf.load_case(QUICKSTART, ["solver.domain=[-0.5, 0.5]", "solver.max_lost_mass=0.01"],
                            unset=["montecarlo"])
-    results = mzpdf.run(case)
+    with pytest.warns(mzpdf.errors.MassLossWarning):
+        results = mzpdf.run(case)
     assert not results.accepted and "above solver.max_lost_mass = 0.01" in results.reason
 
 
